@@ -1,0 +1,27 @@
+/**
+ * The machine catalog: every protocol machine of the model, with what docs, exploration, the CLI
+ * and the catalog-wide tests need. Adding a machine means adding its module's `entry` here.
+ */
+import type { AnyCatalogEntry } from './catalog-entry.js';
+import { entry as virtioRing } from './virtio-ring.js';
+
+export type { AnyCatalogEntry, CatalogEntry, Invariant, MessageDoc, Sample, Witness } from './catalog-entry.js';
+export { InputError } from './params.js';
+export type { ParamSpec, ParamTable } from './params.js';
+
+const entries: readonly AnyCatalogEntry[] = [virtioRing as unknown as AnyCatalogEntry];
+
+/** Catalog entries by machine id, in a stable order. */
+export const catalog: Readonly<Record<string, AnyCatalogEntry>> = Object.freeze(
+  Object.fromEntries(entries.map((e) => [e.id, e])),
+);
+
+/** Machine ids in catalog order. */
+export const machineIds: readonly string[] = entries.map((e) => e.id);
+
+/** The entry for `id`, or an error that lists the known ids. */
+export function getEntry(id: string): AnyCatalogEntry {
+  const e = catalog[id];
+  if (!e) throw new Error(`unknown machine "${id}"; known machines: ${machineIds.join(', ')}`);
+  return e;
+}

@@ -1,0 +1,26 @@
+/**
+ * Every deliberately broken machine ("mutant") is caught by the property named for it.
+ * A mutant that survives means the suite cannot see that kind of bug.
+ */
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { invariantsHoldProperty, numRuns, withMachine } from './harness.js';
+import { mutants, propertiesByName } from './mutants/index.js';
+
+describe.each(mutants.map((m) => [m.name, m] as const))('mutant %s', (_name, mutant) => {
+  test(`is caught by ${mutant.caughtBy}`, () => {
+    let result: { failed: boolean; numRuns: number };
+    if (mutant.caughtBy.startsWith('invariant:')) {
+      const invariant = mutant.caughtBy.slice('invariant:'.length);
+      expect(mutant.entry.invariants.map((i) => i.name)).toContain(invariant);
+      result = fc.check(invariantsHoldProperty(withMachine(mutant.entry, mutant.machine), invariant), {
+        numRuns: numRuns(2000),
+      });
+    } else {
+      const prop = propertiesByName.get(mutant.caughtBy);
+      expect(prop, `no property named ${mutant.caughtBy}`).toBeDefined();
+      result = fc.check(prop!.property(mutant.machine), { numRuns: numRuns(prop!.runs * 10) });
+    }
+    expect(result.failed, `${mutant.description}: survived ${result.numRuns} runs`).toBe(true);
+  });
+});

@@ -1,0 +1,57 @@
+/** Broken variants of the virtio ring, each with the property that must catch it. */
+import type { AnyStateMachine } from 'xstate';
+import { entry, type Context } from '../../machines/virtio-ring.js';
+import type { AnyCatalogEntry } from '../../machines/catalog-entry.js';
+import type { Mutant } from '../harness.js';
+
+const base = entry.machine;
+const e = entry as unknown as AnyCatalogEntry;
+
+export const mutants: readonly Mutant[] = [
+  {
+    name: 'virtio-ring/device-ignores-no-interrupt',
+    description: 'The device interrupts after every return, ignoring VRING_AVAIL_F_NO_INTERRUPT and used_event.',
+    entry: e,
+    machine: base.provide({ guards: { irqNeededAfterDrain: () => true, irqNeededAfterPlace: () => true } }) as AnyStateMachine,
+    caughtBy: 'virtio-ring/interrupt-only-when-requested',
+  },
+  {
+    name: 'virtio-ring/driver-skips-recheck',
+    description: 'After unmasking, the driver does not re-check the used ring and goes to sleep on pending work.',
+    entry: e,
+    machine: base.provide({ guards: { usedPending: () => false } }) as AnyStateMachine,
+    caughtBy: 'invariant:no-lost-interrupt',
+  },
+  {
+    name: 'virtio-ring/driver-never-kicks',
+    description: 'The driver publishes buffers but never kicks, as if NO_NOTIFY were always set.',
+    entry: e,
+    machine: base.provide({ guards: { kickNeeded: () => false } }) as AnyStateMachine,
+    caughtBy: 'invariant:no-lost-kick',
+  },
+  {
+    name: 'virtio-ring/driver-overwrites-held-buffer',
+    description: 'The driver fills a descriptor without taking it off its free list, so it can overwrite a buffer the device holds.',
+    entry: e,
+    machine: base.provide({
+      actions: {
+        offerBuffers: ({ context, event }: { context: Context; event: { type: string; frames?: unknown[]; lengths?: unknown[] } }) => {
+          // Mutates in place on purpose: the bug is that the free list keeps the descriptor.
+          const n = event.frames?.length ?? event.lengths?.length ?? 0;
+          for (let i = 0; i < n; i++) {
+            context.availQueue = [...context.availQueue, { id: context.free[i], len: 60, frame: null }];
+          }
+          context.availIdx = (context.availIdx + n) & 0xffff;
+        },
+      },
+    } as never) as AnyStateMachine,
+    caughtBy: 'invariant:buffer-ownership-exclusive',
+  },
+  {
+    name: 'virtio-ring/event-idx-driver-ignores-avail-event',
+    description: 'With the event index negotiated, the driver decides kicks from the NO_NOTIFY flag path and never consults avail_event, so it never kicks.',
+    entry: e,
+    machine: base.provide({ guards: { kickNeeded: ({ context }: { context: Context }) => !context.p.eventIdx && !context.noNotify } } as never) as AnyStateMachine,
+    caughtBy: 'invariant:no-lost-kick',
+  },
+];
