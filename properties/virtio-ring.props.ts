@@ -6,11 +6,19 @@
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import { entry, u16, vringNeedEvent, type Context, type Emitted } from '../machines/virtio-ring.js';
 import { stepsProperty, type MachineProperty } from './harness.js';
+import { matchesReferenceRing } from './virtio-ring-reference.js';
 
 const ctx = (s: AnyMachineSnapshot) => s.context as Context;
 const emittedOf = (step: { emitted: readonly { type: string }[] }) => step.emitted as readonly Emitted[];
 
 export const properties: readonly MachineProperty[] = [
+  {
+    name: 'virtio-ring/matches-reference-ring',
+    description:
+      'Under any command sequence (fc.commands), descriptor counts, the frames handed on and received (in order) and the drops equal those of a plain FIFO reference ring.',
+    runs: 300,
+    property: matchesReferenceRing,
+  },
   {
     name: 'virtio-ring/interrupt-only-when-requested',
     description:

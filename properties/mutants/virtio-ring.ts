@@ -1,5 +1,5 @@
 /** Broken variants of the virtio ring, each with the property that must catch it. */
-import type { AnyStateMachine } from 'xstate';
+import { enqueueActions, type AnyStateMachine } from 'xstate';
 import { entry, type Context } from '../../machines/virtio-ring.js';
 import type { AnyCatalogEntry } from '../../machines/catalog-entry.js';
 import type { Mutant } from '../harness.js';
@@ -53,5 +53,47 @@ export const mutants: readonly Mutant[] = [
     entry: e,
     machine: base.provide({ guards: { kickNeeded: ({ context }: { context: Context }) => !context.p.eventIdx && !context.noNotify } } as never) as AnyStateMachine,
     caughtBy: 'invariant:no-lost-kick',
+  },
+  {
+    name: 'virtio-ring/kick-takes-one-frame',
+    description: 'The exit handler takes only one frame per kick instead of draining the transmit ring.',
+    entry: e,
+    machine: base.provide({
+      actions: {
+        drainAndTransmit: enqueueActions(({ context, enqueue }: { context: Context; enqueue: any }) => {
+          const b = context.availQueue[0];
+          if (!b) return;
+          enqueue.assign({
+            availQueue: context.availQueue.slice(1),
+            lastAvail: (context.lastAvail + 1) & 0xffff,
+            usedQueue: [...context.usedQueue, { id: b.id, len: 0, frame: b.frame, numBuffers: 1 }],
+            usedIdx: (context.usedIdx + 1) & 0xffff,
+          });
+          if (b.frame) enqueue.emit({ type: 'tx.frame', frame: b.frame });
+        }),
+      },
+    } as never) as AnyStateMachine,
+    caughtBy: 'virtio-ring/matches-reference-ring',
+  },
+  {
+    name: 'virtio-ring/kick-takes-one-frame',
+    description: 'The exit handler takes only one frame per kick instead of draining the transmit ring.',
+    entry: e,
+    machine: base.provide({
+      actions: {
+        drainAndTransmit: enqueueActions(({ context, enqueue }: { context: Context; enqueue: any }) => {
+          const b = context.availQueue[0];
+          if (!b) return;
+          enqueue.assign({
+            availQueue: context.availQueue.slice(1),
+            lastAvail: (context.lastAvail + 1) & 0xffff,
+            usedQueue: [...context.usedQueue, { id: b.id, len: 0, frame: b.frame, numBuffers: 1 }],
+            usedIdx: (context.usedIdx + 1) & 0xffff,
+          });
+          if (b.frame) enqueue.emit({ type: 'tx.frame', frame: b.frame });
+        }),
+      },
+    } as never) as AnyStateMachine,
+    caughtBy: 'virtio-ring/matches-reference-ring',
   },
 ];
