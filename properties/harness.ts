@@ -5,7 +5,9 @@
 import fc from 'fast-check';
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import type { AnyCatalogEntry } from '../machines/catalog-entry.js';
-import { randomRun, type RandomStep } from '../model/explore.js';
+import { catalog } from '../machines/index.js';
+import { randomRun, type RandomRun, type RandomStep } from '../model/explore.js';
+import { createTraceRecorder, DEFAULT_TRACE_DIR, type TraceFailure } from '../model/trace.js';
 
 /**
  * Number of fast-check runs for a property whose default is `base`. `FC_NUM_RUNS` scales deep
@@ -50,18 +52,59 @@ export function withMachine(entry: AnyCatalogEntry, machine: AnyStateMachine): A
   return { ...entry, machine };
 }
 
-/** Random runs from each sample never violate a catalog invariant. */
+/** Directory for counterexample traces: `COUNTEREXAMPLES_DIR`, or `counterexamples/` (gitignored). */
+export function counterexampleDir(): string {
+  return process.env.COUNTEREXAMPLES_DIR || DEFAULT_TRACE_DIR;
+}
+
+/**
+ * Writes the failing run as an ITF trace and a Mermaid diagram and returns the lines to append to
+ * the failure message. A trace that cannot be written does not hide the failure itself.
+ */
+function counterexampleLines(
+  recorder: ReturnType<typeof createTraceRecorder>,
+  entry: AnyCatalogEntry,
+  sample: number,
+  run: Pick<RandomRun, 'initial' | 'steps'>,
+  failure: TraceFailure,
+): string {
+  try {
+    const files = recorder.record({
+      machine: entry.id,
+      input: entry.samples[sample].input,
+      sample: entry.samples[sample].name,
+      initial: run.initial,
+      steps: run.steps,
+      failure,
+      // Replaying a mutant's trace needs the mutant: `replayTrace(trace, machine)`.
+      meta: { catalogMachine: catalog[entry.id]?.machine === entry.machine },
+    });
+    return `\n  trace (ITF): ${files.itf}\n  sequence diagram: ${files.mermaid}\n  replay: npx tsx cli/main.ts replay ${files.itf}`;
+  } catch (err) {
+    return `\n  (the counterexample trace could not be written: ${(err as Error).message})`;
+  }
+}
+
+/**
+ * Random runs from each sample never violate a catalog invariant. A failing run is written to a
+ * trace file (see `model/trace.ts`); fast-check re-runs the predicate while shrinking, so the
+ * files named in the final message are those of the shrunk run.
+ */
 export function invariantsHoldProperty(entry: AnyCatalogEntry, invariant?: string) {
+  const recorder = createTraceRecorder(counterexampleDir());
   return fc.property(
     fc.integer({ min: 0, max: entry.samples.length - 1 }),
-    fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 60 }),
+    fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 60, size: 'max' }),
     (sample, choices) => {
       const run = randomRun(entry, entry.samples[sample].input, choices);
       const v = run.violation;
       if (v && (invariant === undefined || v.invariant === invariant)) {
+        const kind = v.invariant === 'machine-error' ? 'error' : 'invariant';
+        const files = counterexampleLines(recorder, entry, sample, run, { step: v.path.length, kind, name: v.invariant, message: v.message });
         throw new Error(
           `${entry.id} [sample ${entry.samples[sample].name}]: invariant ${v.invariant} violated: ${v.message}\n` +
-            `  after events: ${v.path.map((e) => JSON.stringify(e)).join(' ; ')}`,
+            `  after events: ${v.path.map((e) => JSON.stringify(e)).join(' ; ')}` +
+            files,
         );
       }
     },
@@ -71,25 +114,29 @@ export function invariantsHoldProperty(entry: AnyCatalogEntry, invariant?: strin
 /**
  * A property over the steps of random runs of `machine` from the entry's samples: `check` sees
  * the snapshot before, the event, what it emitted and the snapshot after, and returns a sentence
- * when something is wrong.
+ * when something is wrong. The failing run (up to the failing step) is written to a trace file.
  */
 export function stepsProperty(
   entry: AnyCatalogEntry,
   machine: AnyStateMachine,
   check: (before: AnyMachineSnapshot, step: RandomStep) => string | undefined,
+  name = 'steps-property',
 ) {
   const e = withMachine(entry, machine);
+  const recorder = createTraceRecorder(counterexampleDir());
   return fc.property(
     fc.integer({ min: 0, max: entry.samples.length - 1 }),
-    fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 60 }),
+    fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 60, size: 'max' }),
     (sample, choices) => {
       const run = randomRun(e, entry.samples[sample].input, choices, { checkInvariants: false });
       let before = run.initial;
-      for (const step of run.steps) {
+      for (const [i, step] of run.steps.entries()) {
         const problem = check(before, step);
         if (problem) {
-          const upTo = run.steps.slice(0, run.steps.indexOf(step) + 1).map((s) => JSON.stringify(s.event));
-          throw new Error(`${entry.id} [sample ${entry.samples[sample].name}]: ${problem}\n  after events: ${upTo.join(' ; ')}`);
+          const steps = run.steps.slice(0, i + 1);
+          const upTo = steps.map((s) => JSON.stringify(s.event));
+          const files = counterexampleLines(recorder, e, sample, { initial: run.initial, steps }, { step: i + 1, kind: 'property', name, message: problem });
+          throw new Error(`${entry.id} [sample ${entry.samples[sample].name}]: ${problem}\n  after events: ${upTo.join(' ; ')}${files}`);
         }
         before = step.snapshot;
       }
