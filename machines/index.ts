@@ -6,6 +6,13 @@ import type { AnyCatalogEntry } from './catalog-entry.js';
 import { entry as queuePair } from './queue-pair.js';
 import { entry as virtioRing } from './virtio-ring.js';
 import { entry as hostNic } from './host-nic.js';
+import { entry as adaptiveMode } from './adaptive-mode.js';
+import { entry as dispatcher } from './dispatcher.js';
+import { entry as routing } from './routing.js';
+import { entry as control } from './control.js';
+import { entry as guestInterrupts } from './guest-interrupts.js';
+import { entry as optimisticInterrupts } from './optimistic-interrupts.js';
+import { entry as bridge } from './bridge.js';
 
 export type { AnyCatalogEntry, CatalogEntry, Invariant, MessageDoc, Sample, Witness } from './catalog-entry.js';
 export { InputError } from './params.js';
@@ -16,6 +23,13 @@ const entries = [
   virtioRing,
   queuePair,
   hostNic,
+  adaptiveMode,
+  dispatcher,
+  routing,
+  control,
+  guestInterrupts,
+  optimisticInterrupts,
+  bridge,
 ] as unknown as readonly AnyCatalogEntry[];
 
 /** Catalog entries by machine id, in a stable order. */

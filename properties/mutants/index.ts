@@ -7,22 +7,34 @@ import { mutants as queuePairMutants } from './queue-pair.js';
 import { mutants as virtioRingMutants } from './virtio-ring.js';
 import { mutants as hostNicMutants } from './host-nic.js';
 import { mutants as adaptiveModeMutants } from './adaptive-mode.js';
+import { mutants as dispatcherMutants } from './dispatcher.js';
 import { mutants as routingMutants } from './routing.js';
 import { mutants as controlMutants } from './control.js';
+import { mutants as guestInterruptsMutants } from './guest-interrupts.js';
+import { mutants as optimisticInterruptsMutants } from './optimistic-interrupts.js';
+import { mutants as bridgeMutants } from './bridge.js';
 import { properties as queuePairProperties } from '../queue-pair.props.js';
 import { properties as virtioRingProperties } from '../virtio-ring.props.js';
 import { properties as hostNicProperties } from '../host-nic.props.js';
 import { properties as adaptiveModeProperties } from '../adaptive-mode.props.js';
+import { properties as dispatcherProperties } from '../dispatcher.props.js';
 import { properties as routingProperties } from '../routing.props.js';
 import { properties as controlProperties } from '../control.props.js';
+import { properties as guestInterruptsProperties } from '../guest-interrupts.props.js';
+import { properties as optimisticInterruptsProperties } from '../optimistic-interrupts.props.js';
+import { properties as bridgeProperties } from '../bridge.props.js';
 
 export const mutants: readonly Mutant[] = [
   ...virtioRingMutants,
   ...queuePairMutants,
   ...hostNicMutants,
   ...adaptiveModeMutants,
+  ...dispatcherMutants,
   ...routingMutants,
   ...controlMutants,
+  ...guestInterruptsMutants,
+  ...optimisticInterruptsMutants,
+  ...bridgeMutants,
 ];
 
 const allProperties: readonly MachineProperty[] = [
@@ -30,8 +42,12 @@ const allProperties: readonly MachineProperty[] = [
   ...queuePairProperties,
   ...hostNicProperties,
   ...adaptiveModeProperties,
+  ...dispatcherProperties,
   ...routingProperties,
   ...controlProperties,
+  ...guestInterruptsProperties,
+  ...optimisticInterruptsProperties,
+  ...bridgeProperties,
 ];
 
 export const propertiesByName: ReadonlyMap<string, MachineProperty> = new Map(allProperties.map((p) => [p.name, p]));
