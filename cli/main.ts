@@ -5,8 +5,10 @@
  */
 import { UsageError, type Command } from './command.js';
 import { demo } from './commands/demo.js';
+import { exploreCommand } from './commands/explore.js';
+import { replayCommand } from './commands/replay.js';
 
-const commands: readonly Command[] = [demo];
+const commands: readonly Command[] = [demo, exploreCommand, replayCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

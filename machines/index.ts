@@ -12,7 +12,12 @@ import { entry as routing } from './routing.js';
 import { entry as control } from './control.js';
 import { entry as guestInterrupts } from './guest-interrupts.js';
 import { entry as optimisticInterrupts } from './optimistic-interrupts.js';
+import { entry as cutThrough } from './cut-through.js';
+import { entry as deviceAllocator } from './device-allocator.js';
+import { entry as memoryAllocator } from './memory-allocator.js';
+import { entry as eventDispatcher } from './event-dispatcher.js';
 import { entry as bridge } from './bridge.js';
+import { entry as shadowConnection } from './shadow-connection.js';
 
 export type { AnyCatalogEntry, CatalogEntry, Invariant, MessageDoc, Sample, Witness } from './catalog-entry.js';
 export { InputError } from './params.js';
@@ -29,7 +34,12 @@ const entries = [
   control,
   guestInterrupts,
   optimisticInterrupts,
+  cutThrough,
+  deviceAllocator,
+  memoryAllocator,
+  eventDispatcher,
   bridge,
+  shadowConnection,
 ] as unknown as readonly AnyCatalogEntry[];
 
 /** Catalog entries by machine id, in a stable order. */

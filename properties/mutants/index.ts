@@ -12,7 +12,12 @@ import { mutants as routingMutants } from './routing.js';
 import { mutants as controlMutants } from './control.js';
 import { mutants as guestInterruptsMutants } from './guest-interrupts.js';
 import { mutants as optimisticInterruptsMutants } from './optimistic-interrupts.js';
+import { mutants as cutThroughMutants } from './cut-through.js';
+import { mutants as deviceAllocatorMutants } from './device-allocator.js';
+import { mutants as memoryAllocatorMutants } from './memory-allocator.js';
+import { mutants as eventDispatcherMutants } from './event-dispatcher.js';
 import { mutants as bridgeMutants } from './bridge.js';
+import { mutants as shadowConnectionMutants } from './shadow-connection.js';
 import { properties as queuePairProperties } from '../queue-pair.props.js';
 import { properties as virtioRingProperties } from '../virtio-ring.props.js';
 import { properties as hostNicProperties } from '../host-nic.props.js';
@@ -22,7 +27,12 @@ import { properties as routingProperties } from '../routing.props.js';
 import { properties as controlProperties } from '../control.props.js';
 import { properties as guestInterruptsProperties } from '../guest-interrupts.props.js';
 import { properties as optimisticInterruptsProperties } from '../optimistic-interrupts.props.js';
+import { properties as cutThroughProperties } from '../cut-through.props.js';
+import { properties as deviceAllocatorProperties } from '../device-allocator.props.js';
+import { properties as memoryAllocatorProperties } from '../memory-allocator.props.js';
+import { properties as eventDispatcherProperties } from '../event-dispatcher.props.js';
 import { properties as bridgeProperties } from '../bridge.props.js';
+import { properties as shadowConnectionProperties } from '../shadow-connection.props.js';
 
 export const mutants: readonly Mutant[] = [
   ...virtioRingMutants,
@@ -34,7 +44,12 @@ export const mutants: readonly Mutant[] = [
   ...controlMutants,
   ...guestInterruptsMutants,
   ...optimisticInterruptsMutants,
+  ...cutThroughMutants,
+  ...deviceAllocatorMutants,
+  ...memoryAllocatorMutants,
+  ...eventDispatcherMutants,
   ...bridgeMutants,
+  ...shadowConnectionMutants,
 ];
 
 const allProperties: readonly MachineProperty[] = [
@@ -47,7 +62,12 @@ const allProperties: readonly MachineProperty[] = [
   ...controlProperties,
   ...guestInterruptsProperties,
   ...optimisticInterruptsProperties,
+  ...cutThroughProperties,
+  ...deviceAllocatorProperties,
+  ...memoryAllocatorProperties,
+  ...eventDispatcherProperties,
   ...bridgeProperties,
+  ...shadowConnectionProperties,
 ];
 
 export const propertiesByName: ReadonlyMap<string, MachineProperty> = new Map(allProperties.map((p) => [p.name, p]));
