@@ -18,6 +18,7 @@ import { entry as memoryAllocator } from './memory-allocator.js';
 import { entry as eventDispatcher } from './event-dispatcher.js';
 import { entry as bridge } from './bridge.js';
 import { entry as shadowConnection } from './shadow-connection.js';
+import { entry as guestSocket } from './guest-socket.js';
 
 export type { AnyCatalogEntry, CatalogEntry, Invariant, MessageDoc, Sample, Witness } from './catalog-entry.js';
 export { InputError } from './params.js';
@@ -40,6 +41,7 @@ const entries = [
   eventDispatcher,
   bridge,
   shadowConnection,
+  guestSocket,
 ] as unknown as readonly AnyCatalogEntry[];
 
 /** Catalog entries by machine id, in a stable order. */

@@ -18,6 +18,7 @@ import { mutants as memoryAllocatorMutants } from './memory-allocator.js';
 import { mutants as eventDispatcherMutants } from './event-dispatcher.js';
 import { mutants as bridgeMutants } from './bridge.js';
 import { mutants as shadowConnectionMutants } from './shadow-connection.js';
+import { mutants as guestSocketMutants } from './guest-socket.js';
 import { properties as queuePairProperties } from '../queue-pair.props.js';
 import { properties as virtioRingProperties } from '../virtio-ring.props.js';
 import { properties as hostNicProperties } from '../host-nic.props.js';
@@ -33,6 +34,7 @@ import { properties as memoryAllocatorProperties } from '../memory-allocator.pro
 import { properties as eventDispatcherProperties } from '../event-dispatcher.props.js';
 import { properties as bridgeProperties } from '../bridge.props.js';
 import { properties as shadowConnectionProperties } from '../shadow-connection.props.js';
+import { properties as guestSocketProperties } from '../guest-socket.props.js';
 
 export const mutants: readonly Mutant[] = [
   ...virtioRingMutants,
@@ -50,6 +52,7 @@ export const mutants: readonly Mutant[] = [
   ...eventDispatcherMutants,
   ...bridgeMutants,
   ...shadowConnectionMutants,
+  ...guestSocketMutants,
 ];
 
 const allProperties: readonly MachineProperty[] = [
@@ -68,6 +71,7 @@ const allProperties: readonly MachineProperty[] = [
   ...eventDispatcherProperties,
   ...bridgeProperties,
   ...shadowConnectionProperties,
+  ...guestSocketProperties,
 ];
 
 export const propertiesByName: ReadonlyMap<string, MachineProperty> = new Map(allProperties.map((p) => [p.name, p]));
