@@ -331,7 +331,11 @@ export function parseControl(
 ): ParseResult {
   const max = opts.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
   try {
-    if (kind !== 'routes' && kind !== 'links') reject(1, 1, '"routes" or "links" as the kind of batch', shown(String(kind)));
+    if (kind !== 'routes' && kind !== 'links') {
+      // String(kind) itself can throw (an object whose toString is not callable).
+      const found = typeof kind === 'string' ? shown(kind) : kind === null ? 'null' : typeof kind;
+      reject(1, 1, '"routes" or "links" as the kind of batch', found);
+    }
     if (typeof text !== 'string') reject(1, 1, 'the text of a batch', typeof text);
     const t = completeTables(tables);
     const sim: Sim = { routes: [...t.routes], links: [...t.links], vnics: t.vnics, nextRouteIdx: t.nextRouteIdx, nextLinkIdx: t.nextLinkIdx, changes: [] };
