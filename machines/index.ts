@@ -19,6 +19,8 @@ import { entry as eventDispatcher } from './event-dispatcher.js';
 import { entry as bridge } from './bridge.js';
 import { entry as shadowConnection } from './shadow-connection.js';
 import { entry as guestSocket } from './guest-socket.js';
+import { entry as vtoeNic } from './vtoe-nic.js';
+import { entry as connectionAgent } from './connection-agent.js';
 
 export type { AnyCatalogEntry, CatalogEntry, Invariant, MessageDoc, Sample, Witness } from './catalog-entry.js';
 export { InputError } from './params.js';
@@ -42,6 +44,8 @@ const entries = [
   bridge,
   shadowConnection,
   guestSocket,
+  vtoeNic,
+  connectionAgent,
 ] as unknown as readonly AnyCatalogEntry[];
 
 /** Catalog entries by machine id, in a stable order. */

@@ -19,6 +19,8 @@ import { mutants as eventDispatcherMutants } from './event-dispatcher.js';
 import { mutants as bridgeMutants } from './bridge.js';
 import { mutants as shadowConnectionMutants } from './shadow-connection.js';
 import { mutants as guestSocketMutants } from './guest-socket.js';
+import { mutants as vtoeNicMutants } from './vtoe-nic.js';
+import { mutants as connectionAgentMutants } from './connection-agent.js';
 import { properties as queuePairProperties } from '../queue-pair.props.js';
 import { properties as virtioRingProperties } from '../virtio-ring.props.js';
 import { properties as hostNicProperties } from '../host-nic.props.js';
@@ -35,6 +37,8 @@ import { properties as eventDispatcherProperties } from '../event-dispatcher.pro
 import { properties as bridgeProperties } from '../bridge.props.js';
 import { properties as shadowConnectionProperties } from '../shadow-connection.props.js';
 import { properties as guestSocketProperties } from '../guest-socket.props.js';
+import { properties as vtoeNicProperties } from '../vtoe-nic.props.js';
+import { properties as connectionAgentProperties } from '../connection-agent.props.js';
 
 export const mutants: readonly Mutant[] = [
   ...virtioRingMutants,
@@ -53,6 +57,8 @@ export const mutants: readonly Mutant[] = [
   ...bridgeMutants,
   ...shadowConnectionMutants,
   ...guestSocketMutants,
+  ...vtoeNicMutants,
+  ...connectionAgentMutants,
 ];
 
 const allProperties: readonly MachineProperty[] = [
@@ -72,6 +78,8 @@ const allProperties: readonly MachineProperty[] = [
   ...bridgeProperties,
   ...shadowConnectionProperties,
   ...guestSocketProperties,
+  ...vtoeNicProperties,
+  ...connectionAgentProperties,
 ];
 
 export const propertiesByName: ReadonlyMap<string, MachineProperty> = new Map(allProperties.map((p) => [p.name, p]));
