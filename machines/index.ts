@@ -28,24 +28,27 @@ export type { ParamSpec, ParamTable } from './params.js';
 
 // Each entry keeps its own machine type; the catalog holds them at the common supertype.
 const entries = [
+  // VNET/P: the vNIC side, the core, the way out (§5.1)
   virtioRing,
-  queuePair,
-  hostNic,
   adaptiveMode,
   dispatcher,
   routing,
   control,
+  bridge,
+  hostNic,
+  // VNET/P+: optimistic interrupts, cut-through and their components (§4.3, §4.4, §5.2)
   guestInterrupts,
   optimisticInterrupts,
   cutThrough,
   deviceAllocator,
   memoryAllocator,
   eventDispatcher,
-  bridge,
-  shadowConnection,
+  // VNET+VTOE: offloaded TCP over InfiniBand (§4.6, §5.3)
   guestSocket,
   vtoeNic,
   connectionAgent,
+  shadowConnection,
+  queuePair,
 ] as unknown as readonly AnyCatalogEntry[];
 
 /** Catalog entries by machine id, in a stable order. */
