@@ -7,8 +7,9 @@ import { UsageError, type Command } from './command.js';
 import { demo } from './commands/demo.js';
 import { exploreCommand } from './commands/explore.js';
 import { replayCommand } from './commands/replay.js';
+import { reportCommand } from './commands/report.js';
 
-const commands: readonly Command[] = [demo, exploreCommand, replayCommand];
+const commands: readonly Command[] = [demo, exploreCommand, replayCommand, reportCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,18 +1,33 @@
 /**
- * Two hosts joined by a VNET/P overlay link, composed from the machines (dissertation §5.1.6,
- * Figure 5.6): on each host a guest virtio NIC (transmit and receive rings), the packet
- * dispatcher, the VNET/P core's routing, the bridge and the host NIC; between the host NICs an
- * Ethernet wire. Guest A sends real Ethernet frames to guest B:
+ * Two hosts, A and B, joined by an Ethernet wire, composed from the machines; what sits between
+ * each guest's stack and its host NIC depends on the configuration's `kind`:
  *
- *   A.tx ring --kick--> A.dispatcher --dispatch--> A.tx ring --tx.frame--> A.core (routing)
- *   --deliver(link)--> A.bridge (MAC-in-UDP, fragmented over the MTU) --wire.send--> A.nic
- *   --wire.tx--> wire --wire.rx--> B.nic --irq, NAPI poll, host.rx--> B.bridge (reassembly)
- *   --core.deliver--> B.core (routing) --deliver(interface)--> B.rx ring --irq, reap--> guest B
+ * - `native`: no VMM. The (guest) stack hands frames straight to the host NIC driver, and the NIC
+ *   driver's NAPI poll hands received frames straight back to it.
+ * - `passthrough`: the same machines, with the NIC assigned to the guest. Transmit writes the
+ *   device directly; a receive interrupt first exits the guest so the VMM can inject it (one VM
+ *   exit/entry per receive interrupt).
+ * - `vnetp`: the VNET/P overlay (dissertation §5.1.6, Figure 5.6). On each host a guest virtio NIC
+ *   (transmit and receive rings), the packet dispatcher, the VNET/P core's routing, the bridge and
+ *   the host NIC, in both directions:
+ *
+ *   X.tx ring --kick--> X.dispatcher --dispatch--> X.tx ring --tx.frame--> X.core (routing)
+ *   --deliver(link)--> X.bridge (MAC-in-UDP, fragmented over the MTU) --wire.send--> X.nic
+ *   --wire.tx--> wire --wire.rx--> Y.nic --irq, NAPI poll, host.rx--> Y.bridge (reassembly)
+ *   --core.deliver--> Y.core (routing) --deliver(interface)--> Y.rx ring --irq, reap--> Y.stack
+ *
+ * - `vnetu`: VNET/U, the user-level overlay (§3.1), as the same chain of machines with the routing
+ *   and encapsulation done by a user-level daemon: each frame crosses between kernel and user space
+ *   twice on each host (VMM to TAP device to daemon, daemon to UDP socket on transmit; socket to
+ *   daemon, daemon to TAP device to VMM on receive), each crossing one kernel/user transition pair.
+ *
+ * Each host has a plain `X.stack` component, the guest's network stack: `send` events from a
+ * workload go down through it (one per-packet stack cost each, one core), frames coming up are
+ * delivered after the same cost as a recorded `deliver` effect, which workloads route from.
  *
  * Delays come from the cost table (model/costs.ts): VM exits, the copy inside the VMM, per-packet
- * core and host UDP work, serialization at the link rate, the interrupt-to-handler time. This is
- * the composition the main job runs until the full-system model (configurations, workloads,
- * calibration) exists; it is also what its tests check end to end.
+ * stack, core and host UDP work, serialization at the link rate, the interrupt-to-handler time.
+ * `buildOverlayPath` is the one-way VNET/P path the demo runs (guest A sends frames to guest B).
  */
 import type { Frame } from '../machines/virtio-ring.js';
 import { virtioRingMachine } from '../machines/virtio-ring.js';
@@ -21,18 +36,29 @@ import { routingMachine, frameMacs, type RouteSpec } from '../machines/routing.j
 import { bridgeMachine } from '../machines/bridge.js';
 import { hostNicMachine } from '../machines/host-nic.js';
 import { encodeEthernet, encodeIpv4, encodeUdp, ETHERTYPE_IPV4, IPPROTO_UDP, parseMac, parseIpv4Address } from '../machines/packet.js';
-import { cycles, defaultCosts as c, ethernetSerializationNs } from './costs.js';
-import { System, type SystemOptions } from './wiring.js';
+import { cycles, defaultCosts, ethernetSerializationNs, type Costs } from './costs.js';
+import { System, type ComponentContext, type SystemOptions, type WiringContext } from './wiring.js';
 
-export interface OverlayPathOptions {
-  /** Size of each guest Ethernet frame in bytes (header included), 60 to 65535 - 28 - 14. */
-  readonly frameBytes: number;
-  /** How many frames guest A sends. */
-  readonly frames: number;
-  /** Physical MTU of the host network (bytes of IPv4 datagram). */
+export type HostName = 'A' | 'B';
+/** How a guest reaches its host's NIC. */
+export type PathKind = 'native' | 'passthrough' | 'vnetp' | 'vnetu';
+
+/** Receive interrupt coalescing of the host NICs (ethtool rx-usecs / rx-frames). */
+export interface NicCoalescing {
+  readonly rxUsecs: number;
+  readonly rxFrames: number;
+}
+
+export interface TwoHostOptions {
+  readonly kind: PathKind;
+  /** MTU of the guest and of the physical network (bytes of IPv4 datagram). */
   readonly mtu: number;
   /** Link rate of the host NICs in bit/s. */
   readonly linkBitRate: number;
+  /** Host NIC coalescing (default: the host-nic machine's defaults, rx-usecs 50, rx-frames 32). */
+  readonly nic?: NicCoalescing;
+  /** Cost values (default: `defaultCosts`). */
+  readonly costs?: Costs;
   readonly seed?: number;
   readonly system?: Omit<SystemOptions, 'seed'>;
 }
@@ -41,12 +67,175 @@ export const GUEST_A_MAC = '52:54:00:00:00:0a';
 export const GUEST_B_MAC = '52:54:00:00:00:0b';
 export const HOST_A = { ip: '10.0.0.1', mac: '02:00:00:00:00:01' };
 export const HOST_B = { ip: '10.0.0.2', mac: '02:00:00:00:00:02' };
-/** Inner addresses: guest A sends UDP datagrams to guest B. */
-const GUEST_A_IP = '192.168.0.10';
-const GUEST_B_IP = '192.168.0.11';
+/** Inner (guest) addresses. */
+export const GUEST_A_IP = '192.168.0.10';
+export const GUEST_B_IP = '192.168.0.11';
+
+const HOSTS = {
+  A: { host: HOST_A, guestMac: GUEST_A_MAC, guestIp: GUEST_A_IP },
+  B: { host: HOST_B, guestMac: GUEST_B_MAC, guestIp: GUEST_B_IP },
+} as const;
+const other = (h: HostName): HostName => (h === 'A' ? 'B' : 'A');
 
 /** Largest guest frame the path accepts: the bridge's largest encapsulated frame. */
 export const MAX_FRAME_BYTES = 65535 - 20 - 8;
+
+export interface TwoHostPath {
+  readonly system: System;
+  readonly kind: PathKind;
+  /** Packets that crossed the wire, with the time they started and the host that sent them. */
+  readonly wire: { timeNs: number; from: HostName; packet: Uint8Array }[];
+  /** Component names a workload uses: each guest's stack (`send` events in, `deliver` effects out). */
+  readonly stack: Readonly<Record<HostName, string>>;
+}
+
+/**
+ * Builds both hosts and the wire for `o.kind`; nothing is scheduled but the configuration at
+ * time 0. A workload adds its components, routes `deliver` effects from `stack[h]`, schedules
+ * `{ type: 'send', frames }` to `stack[h]`, and runs the system.
+ */
+export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
+  const c = o.costs ?? defaultCosts;
+  const sys = new System({ seed: o.seed ?? 1, ...o.system });
+  const wire: TwoHostPath['wire'] = [];
+  const exitNs = cycles(c.vmExitEntryCycles, c.cpuHz);
+  const irqNs = cycles(c.irqToHandlerCycles, c.cpuHz);
+  const stackNs = cycles(c.guestStackCyclesPerPacket, c.cpuHz);
+  const coreNs = cycles(c.vnetCoreCyclesPerPacket, c.cpuHz);
+  const hostUdpNs = cycles(c.hostUdpCyclesPerPacket, c.cpuHz);
+  const irqToPollNs = cycles(c.hostIrqToPollCycles, c.cpuHz);
+  const copyNs = (bytes: number) => cycles(c.copyCyclesPerByte * bytes, c.cpuHz);
+  const nicInput = { mtu: o.mtu, ...(o.nic ?? {}) };
+  // VNET/U runs the overlay's routing and encapsulation in a user-level daemon: same machines, plus crossings.
+  const vnetp = o.kind === 'vnetp' || o.kind === 'vnetu';
+  const crossNs = o.kind === 'vnetu' ? cycles(c.vnetuContextSwitchCycles, c.cpuHz) : 0;
+
+  for (const h of ['A', 'B'] as const) {
+    const peer = other(h);
+    const me = HOSTS[h];
+    const nic = sys.addMachine(`${h}.nic`, hostNicMachine, nicInput);
+    const tx = vnetp ? sys.addMachine(`${h}.tx`, virtioRingMachine, { role: 'tx', queueSize: 256 }) : undefined;
+    const rx = vnetp ? sys.addMachine(`${h}.rx`, virtioRingMachine, { role: 'rx', queueSize: 256 }) : undefined;
+    const disp = vnetp ? sys.addMachine(`${h}.dispatcher`, dispatcherMachine, { nics: 1 }) : undefined;
+    const core = vnetp ? sys.addMachine(`${h}.core`, routingMachine, {}) : undefined;
+    const bridge = vnetp
+      ? sys.addMachine(`${h}.bridge`, bridgeMachine, { mtu: o.mtu, hostIp: parseIpv4Address(me.host.ip)!, hostMac: parseMac(me.host.mac)! })
+      : undefined;
+
+    // The guest stack: one core, one per-packet cost for each frame down or up.
+    let busyUntil = 0;
+    const stackSlot = (now: number) => (busyUntil = Math.max(now, busyUntil) + stackNs);
+    sys.addComponent(`${h}.stack`, (e, ctx: ComponentContext) => {
+      if (e.type === 'send') {
+        for (const frame of (e as unknown as { frames: readonly Frame[] }).frames) {
+          const at = stackSlot(ctx.now);
+          if (vnetp) {
+            ctx.scheduleAt(at, `${h}.tx`, { type: 'driver.add', frames: [frame] });
+            ctx.scheduleAt(at, `${h}.dispatcher`, (now: number) => ({ type: 'tx.queued', nic: 0, packets: 1, now }));
+          } else {
+            ctx.scheduleAt(at, `${h}.nic`, (now: number) => ({ type: 'tx', now, frame }));
+          }
+        }
+      } else if (e.type === 'rx') {
+        ctx.scheduleAt(stackSlot(ctx.now), `${h}.stack`, { type: 'up', frame: (e as unknown as { frame: Frame }).frame });
+      } else if (e.type === 'up') {
+        ctx.emit({ type: 'deliver', frame: (e as unknown as { frame: Frame }).frame });
+      }
+    });
+
+    // The wire from this host: one packet after another at the link rate, then propagation.
+    let wireBusyUntil = 0;
+    nic.route('wire.tx', (e, ctx) => {
+      const start = Math.max(ctx.now, wireBusyUntil);
+      wireBusyUntil = start + ethernetSerializationNs(e.bytes, o.linkBitRate, c);
+      wire.push({ timeNs: start, from: h, packet: e.frame.data! });
+      const arrive = wireBusyUntil + c.wirePropagationNs;
+      ctx.scheduleAt(arrive, `${peer}.nic`, (now: number) => ({ type: 'wire.rx', now, frame: e.frame }));
+      // The coalescing timer of the peer's NIC: a tick at the rx-usecs deadline of this completion.
+      const usecs = nicInput.rxUsecs ?? 50;
+      if (usecs > 0) ctx.scheduleAt(arrive + usecs * 1000, `${peer}.nic`, (now: number) => ({ type: 'timer', now }));
+    });
+
+    // Receive: interrupt (for passthrough, through the VMM), NAPI poll, frames up.
+    const poll = (delay: number, ctx: WiringContext) => ctx.schedule(delay, `${h}.nic`, (now: number) => ({ type: 'driver.poll', now }));
+    nic.route('irq', (_e, ctx) => poll(irqToPollNs + (o.kind === 'passthrough' ? exitNs : 0), ctx));
+    nic.route('host.rx', (e, ctx) => {
+      if (bridge) ctx.schedule(hostUdpNs + crossNs, bridge.name, (now: number) => ({ type: 'receive', packet: e.frame.data!, now }));
+      else ctx.schedule(0, `${h}.stack`, { type: 'rx', frame: e.frame });
+      // NAPI polls again until the queue is empty (the poll that empties it completes with EoC).
+      if (sys.snapshot(`${h}.nic`).context.queue?.length !== 0) poll(0, ctx);
+    });
+    if (!vnetp || !tx || !rx || !disp || !core || !bridge) continue;
+
+    // ---- VNET/P (and VNET/U) -------------------------------------------------------------------
+    // The kick is a VM exit; in guest-driven mode the dispatcher runs in the exit's context.
+    tx.route('kick', (_e, ctx) => ctx.schedule(exitNs, disp.name, (now: number) => ({ type: 'kick', nic: 0, now })));
+    disp.route('dispatch', (e, ctx) => ctx.schedule(0, tx.name, e.context === 'exit' ? { type: 'device.kick' } : { type: 'device.poll', quota: e.packets }));
+    // The one copy inside the VMM (§5.1.6), then a routing lookup.
+    tx.route('tx.frame', (e, ctx) => {
+      const { dst, src } = frameMacs(e.frame.data!);
+      ctx.schedule(copyNs(e.frame.bytes) + crossNs, core.name, { type: 'frame', dst, src, frame: e.frame });
+    });
+    tx.route('irq', (_e, ctx) => {
+      ctx.schedule(irqNs, tx.name, { type: 'driver.interrupt' });
+      ctx.schedule(irqNs, tx.name, { type: 'driver.reap', budget: 64 });
+      ctx.schedule(irqNs, tx.name, { type: 'driver.complete' });
+    });
+    core.route('deliver', (e, ctx) => {
+      if (e.dest.kind === 'link') {
+        ctx.schedule(coreNs, bridge.name, { type: 'send', link: e.dest.id === 0 ? 'local' : e.dest.id, frame: e.frame.data! });
+      } else if (e.dest.kind === 'interface') {
+        ctx.schedule(copyNs(e.frame.bytes) + crossNs, rx.name, { type: 'device.deliver', frame: e.frame });
+      }
+    });
+    let fragment = 0;
+    bridge.route('wire.send', (e, ctx) =>
+      ctx.schedule(hostUdpNs + crossNs, nic.name, (now: number) => ({ type: 'tx', now, frame: { id: ++fragment, bytes: e.packet.length, data: e.packet } })),
+    );
+    bridge.route('core.deliver', (e, ctx) => {
+      const { dst, src } = frameMacs(e.frame);
+      ctx.schedule(coreNs, core.name, { type: 'frame', dst, src, frame: { id: 0, bytes: e.frame.length, data: e.frame } });
+    });
+    rx.route('irq', (_e, ctx) => {
+      ctx.schedule(irqNs, rx.name, { type: 'driver.interrupt' });
+      ctx.schedule(irqNs, rx.name, { type: 'driver.reap', budget: 64 });
+      ctx.schedule(irqNs, rx.name, { type: 'driver.complete' });
+    });
+    rx.route('rx.frame', (e, ctx) => {
+      ctx.schedule(0, `${h}.stack`, { type: 'rx', frame: e.frame });
+      // The driver reposts the buffers once its stack has taken the frame.
+      ctx.schedule(stackNs, rx.name, { type: 'driver.post', lengths: Array(e.buffers).fill(4096) });
+    });
+
+    // Configuration, as the control daemon would apply it: the peer guest is behind link 1,
+    // this host's guest behind interface 1.
+    const toPeer: RouteSpec = { srcMac: { kind: 'any' }, dstMac: { kind: 'addr', mac: HOSTS[peer].guestMac }, dest: { kind: 'link', id: 1 }, from: { kind: 'any' } };
+    const toGuest: RouteSpec = { srcMac: { kind: 'any' }, dstMac: { kind: 'addr', mac: me.guestMac }, dest: { kind: 'interface', id: 1 }, from: { kind: 'any' } };
+    sys.scheduleAt(0, core.name, { type: 'route.add', route: toPeer });
+    sys.scheduleAt(0, bridge.name, { type: 'link.add', id: 1, ip: HOSTS[peer].host.ip, port: 9000, proto: 'udp', mac: HOSTS[peer].host.mac });
+    sys.scheduleAt(0, core.name, { type: 'vnic.register', id: 1 });
+    sys.scheduleAt(0, core.name, { type: 'route.add', route: toGuest });
+    // The guest driver posts receive buffers (mergeable, one page each).
+    sys.scheduleAt(0, rx.name, { type: 'driver.post', lengths: Array(64).fill(4096) });
+  }
+  return { system: sys, kind: o.kind, wire, stack: { A: 'A.stack', B: 'B.stack' } };
+}
+
+// ---- The demo: guest A sends UDP frames to guest B over VNET/P --------------------------------
+
+export interface OverlayPathOptions {
+  /** Size of each guest Ethernet frame in bytes (header included), 42 to `MAX_FRAME_BYTES`. */
+  readonly frameBytes: number;
+  /** How many frames guest A sends. */
+  readonly frames: number;
+  /** Physical MTU of the host network (bytes of IPv4 datagram). */
+  readonly mtu: number;
+  /** Link rate of the host NICs in bit/s. */
+  readonly linkBitRate: number;
+  readonly costs?: Costs;
+  readonly seed?: number;
+  readonly system?: Omit<SystemOptions, 'seed'>;
+}
 
 /** A real guest frame: Ethernet + IPv4 + UDP (port 7, echo) + a counting payload. */
 export function guestFrame(id: number, bytes: number): Frame {
@@ -68,125 +257,31 @@ export interface OverlayPath {
   readonly system: System;
   /** Packets that crossed the wire, with the time they left host A's NIC. */
   readonly wire: { timeNs: number; packet: Uint8Array }[];
-  /** Frames guest B's driver handed to its stack. */
+  /** Frames guest B's stack received. */
   readonly received: Frame[];
   /** Frames guest A's application sent. */
   readonly sent: Frame[];
 }
 
-/** Builds the two hosts and schedules guest A's frames; call `system.run()` to play it. */
+/** The VNET/P path with guest A sending frames to guest B; call `system.run()` to play it. */
 export function buildOverlayPath(o: OverlayPathOptions): OverlayPath {
-  const sys = new System({ seed: o.seed ?? 1, ...o.system });
-  const wire: OverlayPath['wire'] = [];
+  // Coalescing as the host-nic defaults: the demo shows the NIC holding its interrupt.
+  const path = buildTwoHostPath({ kind: 'vnetp', mtu: o.mtu, linkBitRate: o.linkBitRate, costs: o.costs, seed: o.seed, system: o.system });
+  const sys = path.system;
   const received: Frame[] = [];
   const sent: Frame[] = [];
-  const exitNs = cycles(c.vmExitEntryMinCycles);
-  const irqNs = cycles(c.irqToHandlerCycles);
-
-  // ---- host A: guest transmit path ---------------------------------------------------------
-  const aTx = sys.addMachine('A.tx', virtioRingMachine, { role: 'tx', queueSize: 256 });
-  const aDisp = sys.addMachine('A.dispatcher', dispatcherMachine, { nics: 1 });
-  const aCore = sys.addMachine('A.core', routingMachine, {});
-  const aBridge = sys.addMachine('A.bridge', bridgeMachine, {
-    mtu: o.mtu,
-    hostIp: parseIpv4Address(HOST_A.ip)!,
-    hostMac: parseMac(HOST_A.mac)!,
+  const c = o.costs ?? defaultCosts;
+  sys.route(path.stack.B, 'deliver', (e: { type: 'deliver'; frame: Frame }) => {
+    received.push(e.frame);
   });
-  const aNic = sys.addMachine('A.nic', hostNicMachine, { mtu: o.mtu });
-
-  // ---- host B: guest receive path ----------------------------------------------------------
-  const bNic = sys.addMachine('B.nic', hostNicMachine, { mtu: o.mtu });
-  const bBridge = sys.addMachine('B.bridge', bridgeMachine, {
-    mtu: o.mtu,
-    hostIp: parseIpv4Address(HOST_B.ip)!,
-    hostMac: parseMac(HOST_B.mac)!,
-  });
-  const bCore = sys.addMachine('B.core', routingMachine, {});
-  const bRx = sys.addMachine('B.rx', virtioRingMachine, { role: 'rx', queueSize: 256 });
-
-  // Guest A's application writes frames; the driver adds them and tells the dispatcher.
+  // Guest A's application writes one frame per serialization time.
   sys.addComponent('A.app', (e, ctx) => {
     if (e.type !== 'app.send') return;
     const frame = guestFrame(sent.length + 1, o.frameBytes);
     sent.push(frame);
-    ctx.schedule(0, 'A.tx', { type: 'driver.add', frames: [frame] });
-    ctx.schedule(0, 'A.dispatcher', (now: number) => ({ type: 'tx.queued', nic: 0, packets: 1, now }));
-    if (sent.length < o.frames) ctx.schedule(ethernetSerializationNs(o.frameBytes, o.linkBitRate), 'A.app', { type: 'app.send' });
+    ctx.schedule(0, path.stack.A, { type: 'send', frames: [frame] });
+    if (sent.length < o.frames) ctx.schedule(ethernetSerializationNs(o.frameBytes, o.linkBitRate, c), 'A.app', { type: 'app.send' });
   });
-
-  // The kick is a VM exit; in guest-driven mode the dispatcher runs in the exit's context.
-  aTx.route('kick', (_e, ctx) => ctx.schedule(exitNs, 'A.dispatcher', (now: number) => ({ type: 'kick', nic: 0, now })));
-  aDisp.route('dispatch', (e, ctx) =>
-    ctx.schedule(0, 'A.tx', e.context === 'exit' ? { type: 'device.kick' } : { type: 'device.poll', quota: e.packets }),
-  );
-  // The one copy inside the VMM (§5.1.6), then a routing lookup.
-  aTx.route('tx.frame', (e, ctx) => {
-    const { dst, src } = frameMacs(e.frame.data!);
-    ctx.schedule(cycles(c.copyCyclesPerByte * e.frame.bytes), 'A.core', { type: 'frame', dst, src, frame: e.frame });
-  });
-  aTx.route('irq', (_e, ctx) => {
-    ctx.schedule(irqNs, 'A.tx', { type: 'driver.interrupt' });
-    ctx.schedule(irqNs, 'A.tx', { type: 'driver.reap', budget: 64 });
-    ctx.schedule(irqNs, 'A.tx', { type: 'driver.complete' });
-  });
-  aCore.route('deliver', (e, ctx) => {
-    if (e.dest.kind === 'link') {
-      ctx.schedule(cycles(c.vnetCoreCyclesPerPacket), 'A.bridge', { type: 'send', link: e.dest.id === 0 ? 'local' : e.dest.id, frame: e.frame.data! });
-    }
-  });
-  let fragment = 0;
-  aBridge.route('wire.send', (e, ctx) =>
-    ctx.schedule(cycles(c.hostUdpCyclesPerPacket), 'A.nic', (now: number) => ({ type: 'tx', now, frame: { id: ++fragment, bytes: e.packet.length, data: e.packet } })),
-  );
-
-  // The wire: one packet after another at the link rate, then propagation.
-  let busyUntil = 0;
-  aNic.route('wire.tx', (e, ctx) => {
-    const start = Math.max(ctx.now, busyUntil);
-    busyUntil = start + ethernetSerializationNs(e.bytes, o.linkBitRate);
-    wire.push({ timeNs: start, packet: e.frame.data! });
-    const arrive = busyUntil + c.wirePropagationNs;
-    ctx.scheduleAt(arrive, 'B.nic', (now: number) => ({ type: 'wire.rx', now, frame: e.frame }));
-    // The coalescing timer of B's NIC: a tick at the rx-usecs deadline of this completion.
-    ctx.scheduleAt(arrive + 50_000, 'B.nic', (now: number) => ({ type: 'timer', now }));
-  });
-
-  // Host B: interrupt, NAPI poll, frames up to the bridge.
-  const pollB = (delay: number, ctx: { schedule: System['schedule'] }) =>
-    ctx.schedule(delay, 'B.nic', (now: number) => ({ type: 'driver.poll', now }));
-  bNic.route('irq', (_e, ctx) => pollB(cycles(c.hostIrqToPollCycles), ctx));
-  bNic.route('host.rx', (e, ctx) => {
-    ctx.schedule(cycles(c.hostUdpCyclesPerPacket), 'B.bridge', (now: number) => ({ type: 'receive', packet: e.frame.data!, now }));
-    // NAPI polls again until the queue is empty (the poll that empties it completes with EoC).
-    if (sys.snapshot('B.nic').context.queue?.length !== 0) pollB(0, ctx);
-  });
-  bBridge.route('core.deliver', (e, ctx) => {
-    const { dst, src } = frameMacs(e.frame);
-    ctx.schedule(cycles(c.vnetCoreCyclesPerPacket), 'B.core', { type: 'frame', dst, src, frame: { id: 0, bytes: e.frame.length, data: e.frame } });
-  });
-  bCore.route('deliver', (e, ctx) => {
-    if (e.dest.kind === 'interface') ctx.schedule(cycles(c.copyCyclesPerByte * e.frame.bytes), 'B.rx', { type: 'device.deliver', frame: e.frame });
-  });
-  bRx.route('irq', (_e, ctx) => {
-    ctx.schedule(irqNs, 'B.rx', { type: 'driver.interrupt' });
-    ctx.schedule(irqNs, 'B.rx', { type: 'driver.reap', budget: 64 });
-    ctx.schedule(irqNs, 'B.rx', { type: 'driver.complete' });
-  });
-  bRx.route('rx.frame', (e, ctx) => {
-    received.push(e.frame);
-    ctx.schedule(cycles(c.guestStackCyclesPerPacket), 'B.rx', { type: 'driver.post', lengths: Array(e.buffers).fill(4096) });
-  });
-
-  // ---- configuration, as the control daemon would apply it ------------------------------------
-  const toB: RouteSpec = { srcMac: { kind: 'any' }, dstMac: { kind: 'addr', mac: GUEST_B_MAC }, dest: { kind: 'link', id: 1 }, from: { kind: 'any' } };
-  const toGuestB: RouteSpec = { srcMac: { kind: 'any' }, dstMac: { kind: 'addr', mac: GUEST_B_MAC }, dest: { kind: 'interface', id: 1 }, from: { kind: 'any' } };
-  sys.scheduleAt(0, 'A.core', { type: 'route.add', route: toB });
-  sys.scheduleAt(0, 'A.bridge', { type: 'link.add', id: 1, ip: HOST_B.ip, port: 9000, proto: 'udp', mac: HOST_B.mac });
-  sys.scheduleAt(0, 'B.bridge', { type: 'link.add', id: 1, ip: HOST_A.ip, port: 9000, proto: 'udp', mac: HOST_A.mac });
-  sys.scheduleAt(0, 'B.core', { type: 'vnic.register', id: 1 });
-  sys.scheduleAt(0, 'B.core', { type: 'route.add', route: toGuestB });
-  // Guest B's driver posts receive buffers (mergeable, one page each).
-  sys.scheduleAt(0, 'B.rx', { type: 'driver.post', lengths: Array(64).fill(4096) });
   sys.scheduleAt(1_000, 'A.app', { type: 'app.send' });
-  return { system: sys, wire, received, sent };
+  return { system: sys, wire: path.wire, received, sent };
 }

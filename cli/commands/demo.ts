@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { bytesEqual } from '../../machines/packet.js';
+import { calibratedCosts } from '../../model/calibrated-costs.js';
 import { defaultCosts } from '../../model/costs.js';
 import { buildOverlayPath, MAX_FRAME_BYTES } from '../../model/overlay-path.js';
 import { writePcap } from '../../model/pcap.js';
@@ -59,7 +60,7 @@ export const demo: Command = {
     const link = (a.values.get('--link') ?? '10g').toLowerCase();
     if (!(link in RATES)) throw new UsageError(`--link must be 1g or 10g, got "${a.values.get('--link')}"`);
 
-    const path = buildOverlayPath({ frameBytes, frames, mtu, linkBitRate: RATES[link] });
+    const path = buildOverlayPath({ frameBytes, frames, mtu, linkBitRate: RATES[link], costs: calibratedCosts });
     const records: TraceRecord[] = [];
     path.system.recorder.observe((r) => records.push(r));
     try {

@@ -1,0 +1,148 @@
+/**
+ * The configurations of the system model: what sits between a guest's network stack and the wire,
+ * on each of the two hosts, and on which link (calibration.md "Testbed"; dissertation chapter 6).
+ *
+ * A configuration is `built` when `build` assembles it from the machines (model/overlay-path.ts),
+ * or `planned`, with `missing` saying what it still needs. The docs generator lists them all in
+ * docs/configurations.md.
+ */
+import type { CostName, Costs } from './costs.js';
+import { buildTwoHostPath, type NicCoalescing, type PathKind, type TwoHostPath } from './overlay-path.js';
+import type { SystemOptions } from './wiring.js';
+
+export interface BuildOptions {
+  readonly mtu: number;
+  readonly costs: Costs;
+  readonly seed?: number;
+  readonly system?: Omit<SystemOptions, 'seed'>;
+}
+
+interface ConfigurationCommon {
+  readonly id: string;
+  readonly title: string;
+  /** What the configuration is, and for a planned one, what is missing. */
+  readonly description: string;
+  /** Catalog machines wired between guest and wire. */
+  readonly machines: readonly string[];
+  /** How the path is assembled, in a sentence or two. */
+  readonly assembly: string;
+}
+
+export interface BuiltConfiguration extends ConfigurationCommon {
+  readonly status: 'built';
+  readonly kind: PathKind;
+  /** The cost parameter giving the link rate. */
+  readonly link: Extract<CostName, 'link1GbpsBitRate' | 'link10GbpsBitRate'>;
+  /** The MTUs the experiments run it with. */
+  readonly mtus: readonly number[];
+  readonly build: (o: BuildOptions) => TwoHostPath;
+}
+
+export interface PlannedConfiguration extends ConfigurationCommon {
+  readonly status: 'planned';
+  readonly missing: string;
+}
+
+export type Configuration = BuiltConfiguration | PlannedConfiguration;
+
+/**
+ * Host NIC coalescing in the experiments: an interrupt for the first frame that arrives while the
+ * interrupt is unmasked (rx-frames 1), NAPI polling the rest. The testbed's ethtool settings are
+ * not reported; a ping's packet rate is far below where drivers' adaptive coalescing holds the
+ * interrupt, and a held interrupt of tens of microseconds per direction could not give the 58 us
+ * native round trip. An assumption, not a fitted value.
+ */
+export const EXPERIMENT_NIC: NicCoalescing = { rxUsecs: 0, rxFrames: 1 };
+
+const VNETP_MACHINES = ['virtio-ring', 'dispatcher', 'routing', 'bridge', 'host-nic'] as const;
+
+function built(
+  c: Omit<BuiltConfiguration, 'status' | 'build' | 'description'> & { readonly about: string },
+): BuiltConfiguration {
+  const { about, ...rest } = c;
+  return {
+    ...rest,
+    status: 'built',
+    description: `${about} Assembly: ${c.assembly}`,
+    build: (o) => buildTwoHostPath({ kind: c.kind, mtu: o.mtu, linkBitRate: o.costs[c.link], nic: EXPERIMENT_NIC, costs: o.costs, seed: o.seed, system: o.system }),
+  };
+}
+
+function planned(c: Omit<ConfigurationCommon, 'description'> & { readonly about: string; readonly missing: string }): PlannedConfiguration {
+  const { about, ...rest } = c;
+  return { ...rest, status: 'planned', description: `${about} Planned, not assembled yet: ${c.missing}` };
+}
+
+const NATIVE = 'The guest stack runs directly on the host NIC driver; no VMM on the path.';
+const NATIVE_ASSEMBLY =
+  'stack -> host NIC (transmit) -> wire -> host NIC (interrupt per frame, NAPI poll) -> stack; per-packet stack cost each way, host interrupt-to-poll time.';
+const PASSTHROUGH = 'The guest owns the host NIC (device assignment): no overlay, but each receive interrupt exits to the VMM, which injects it.';
+const PASSTHROUGH_ASSEMBLY = 'as native, plus one VM exit/entry between the host NIC interrupt and the guest driver polling the NIC.';
+const VNETP = 'VNET/P: the overlay inside the Palacios VMM, guest virtio NIC, MAC-in-UDP encapsulation through the host stack (§5.1).';
+const VNETP_ASSEMBLY =
+  'stack -> virtio tx ring -> kick (VM exit) -> dispatcher -> one copy -> routing -> bridge (UDP encapsulation, IP fragmentation to the MTU) -> host NIC -> wire -> host NIC (interrupt, NAPI poll) -> bridge (reassembly) -> routing -> copy -> virtio rx ring -> virtual interrupt -> guest driver -> stack.';
+
+export const configurations: readonly Configuration[] = [
+  built({ id: 'native-1g', title: 'Native, 1 Gbps', about: NATIVE, machines: ['host-nic'], assembly: NATIVE_ASSEMBLY, kind: 'native', link: 'link1GbpsBitRate', mtus: [1500] }),
+  built({ id: 'native-10g', title: 'Native, 10 Gbps', about: NATIVE, machines: ['host-nic'], assembly: NATIVE_ASSEMBLY, kind: 'native', link: 'link10GbpsBitRate', mtus: [1500, 9000] }),
+  built({ id: 'passthrough-1g', title: 'Passthrough, 1 Gbps', about: PASSTHROUGH, machines: ['host-nic'], assembly: PASSTHROUGH_ASSEMBLY, kind: 'passthrough', link: 'link1GbpsBitRate', mtus: [1500] }),
+  built({ id: 'passthrough-10g', title: 'Passthrough, 10 Gbps', about: PASSTHROUGH, machines: ['host-nic'], assembly: PASSTHROUGH_ASSEMBLY, kind: 'passthrough', link: 'link10GbpsBitRate', mtus: [1500, 9000] }),
+  built({
+    id: 'vnetu-1g',
+    title: 'VNET/U, 1 Gbps',
+    about: 'VNET/U: the user-level overlay daemon (§3.1), reached through a host TAP device and a UDP socket.',
+    machines: [...VNETP_MACHINES],
+    assembly:
+      'as vnetp, with routing and encapsulation in a user-level daemon: two kernel/user crossings per frame on each host in each direction (VMM -> TAP -> daemon, daemon -> UDP socket; socket -> daemon, daemon -> TAP -> VMM).',
+    kind: 'vnetu',
+    link: 'link1GbpsBitRate',
+    mtus: [1500],
+  }),
+  built({ id: 'vnetp-1g', title: 'VNET/P, 1 Gbps', about: VNETP, machines: [...VNETP_MACHINES], assembly: VNETP_ASSEMBLY, kind: 'vnetp', link: 'link1GbpsBitRate', mtus: [1500] }),
+  built({ id: 'vnetp-10g', title: 'VNET/P, 10 Gbps', about: VNETP, machines: [...VNETP_MACHINES], assembly: VNETP_ASSEMBLY, kind: 'vnetp', link: 'link10GbpsBitRate', mtus: [1500, 9000] }),
+  planned({
+    id: 'vnetp-10g+oi',
+    title: 'VNET/P with optimistic interrupts, 10 Gbps',
+    about: 'VNET/P with optimistic interrupts alone (§4.3): the virtual interrupt is raised when the host NIC interrupt arrives, overlapping its delivery with overlay processing.',
+    machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts'],
+    assembly: 'as vnetp-10g, with the optimistic-interrupts machine deciding when the guest interrupt is raised from host NIC interrupts and EoC notifications.',
+    missing: 'the optimistic-interrupts and guest-interrupts machines are not wired into the path (EoC from the host NIC to the virtual interrupt).',
+  }),
+  planned({
+    id: 'vnetp-10g+ct',
+    title: 'VNET/P with cut-through forwarding, 10 Gbps',
+    about: 'VNET/P with zero-copy cut-through forwarding alone (§4.4): the host NIC receives into and sends from guest buffers.',
+    machines: [...VNETP_MACHINES, 'cut-through'],
+    assembly: 'as vnetp-10g, with the copies replaced by the cut-through machine mapping guest buffers to the host NIC.',
+    missing: 'the cut-through machine is not wired into the path (guest buffers posted to the host NIC, no VMM copy).',
+  }),
+  planned({
+    id: 'vnetp-10g+oi+ct',
+    title: 'VNET/P with optimistic interrupts and cut-through, 10 Gbps',
+    about: 'VNET/P with both optimizations of chapter 4, on the Linux host.',
+    machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts', 'cut-through'],
+    assembly: 'as vnetp-10g+oi and vnetp-10g+ct together.',
+    missing: 'both optimizations must be wired first (see vnetp-10g+oi and vnetp-10g+ct).',
+  }),
+  planned({
+    id: 'vnetp+-10g',
+    title: 'VNET/P+, 10 Gbps',
+    about: 'VNET/P+ (§5.2): both optimizations on the Kitten lightweight kernel host, whose noise is lower.',
+    machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts', 'cut-through'],
+    assembly: 'as vnetp-10g+oi+ct, with host noise drawn from the lightweight-kernel parameters.',
+    missing: 'the optimizations and the host noise model (lwkNoise* costs) are not wired; its results are predictions and will never be fitted.',
+  }),
+];
+
+export const configurationIds: readonly string[] = configurations.map((c) => c.id);
+
+export function builtConfigurations(): readonly BuiltConfiguration[] {
+  return configurations.filter((c): c is BuiltConfiguration => c.status === 'built');
+}
+
+/** The configuration with `id`, or an error listing the known ones. */
+export function configuration(id: string): Configuration {
+  const c = configurations.find((x) => x.id === id);
+  if (!c) throw new Error(`no configuration "${id}"; known: ${configurationIds.join(', ')}`);
+  return c;
+}
