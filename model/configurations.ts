@@ -132,6 +132,47 @@ export const configurations: readonly Configuration[] = [
     assembly: 'as vnetp-10g+oi+ct, with host noise drawn from the lightweight-kernel parameters.',
     missing: 'the optimizations and the host noise model (lwkNoise* costs) are not wired; its results are predictions and will never be fitted.',
   }),
+  // InfiniBand (§3.3, §4.6, §5.3); vnet-vtoe is a prediction and will never be fitted.
+  planned({
+    id: 'native-uverbs',
+    title: 'Native, MPI on InfiniBand verbs',
+    about: 'MPI directly on InfiniBand verbs (reliable connected queue pairs), no virtualization: the InfiniBand baseline.',
+    machines: ['queue-pair'],
+    assembly: 'the application posts work requests on RC queue pairs over the IB fabric.',
+    missing: 'an InfiniBand fabric component (link rate, credits, RNR) and the MPI workloads.',
+  }),
+  planned({
+    id: 'native-sdp',
+    title: 'Native, TCP sockets over SDP',
+    about: 'TCP sockets offloaded through the Sockets Direct Protocol onto RC queue pairs, no virtualization.',
+    machines: ['queue-pair'],
+    assembly: 'socket calls map to SDP messages on RC queue pairs.',
+    missing: 'the IB fabric component and an SDP socket layer.',
+  }),
+  planned({
+    id: 'native-ipoib',
+    title: 'Native, TCP/IP over IPoIB',
+    about: "The kernel's TCP/IP stack over IP-over-InfiniBand (MTU 65520), no virtualization.",
+    machines: ['host-nic'],
+    assembly: 'the host stack sends IP datagrams over the IPoIB interface.',
+    missing: 'the IB fabric component and IPoIB framing.',
+  }),
+  planned({
+    id: 'vnet-ipoib',
+    title: 'VNET/P over IPoIB',
+    about: "The guest's TCP/IP through the VNET/P Ethernet overlay carried over the host's IPoIB: guest and overlay both do reliability (the semantic gap of §3.3).",
+    machines: [...VNETP_MACHINES],
+    assembly: 'as vnetp-10g, with the bridge sending over IPoIB instead of Ethernet.',
+    missing: 'the IB fabric component and IPoIB framing under the bridge.',
+  }),
+  planned({
+    id: 'vnet-vtoe',
+    title: 'VNET+VTOE',
+    about: "The guest's TCP offloaded through the VTOE NIC onto shadow RC connections, zero copy (§4.6, §5.3).",
+    machines: ['guest-socket', 'vtoe-nic', 'connection-agent', 'shadow-connection', 'queue-pair'],
+    assembly: 'guest sockets post VWQEs to the VTOE NIC; connection agents map SIDs to shadow CIDs and post to RC queue pairs.',
+    missing: 'the IB fabric with costs, and the VTOE two-host composition wired into the report; its results are predictions and will never be fitted.',
+  }),
 ];
 
 export const configurationIds: readonly string[] = configurations.map((c) => c.id);
