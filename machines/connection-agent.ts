@@ -35,7 +35,8 @@
  * Choices made here: the agent keeps its own time-wait (at least the IB time-wait) instead of
  * waiting for the shadow's TIMEWAIT_EXIT, which a failed handshake does not always produce; CM
  * events and completions for a CID the agent does not map are not accepted (the Host CA delivers
- * events only for live CIDs); DISCONNECT is allowed only on an established connection.
+ * events only for live CIDs); DISCONNECT is allowed on an established connection and on a listener
+ * no request reached (which is destroyed at once: it never carried a connection, so it has no time-wait).
  */
 import { and, enqueueActions, setup, type SnapshotFrom } from 'xstate';
 import { defineEntry, type Invariant, type Witness } from './catalog-entry.js';
@@ -356,6 +357,13 @@ export const connectionAgentMachine = setup({
       enqueue.assign({ ...withEntry(context, sid, next), stats: { ...context.stats, completions: context.stats.completions + 1 } });
       enqueue.emit({ type: 'vtoe.completion', sid, queue: event.queue, wrId: event.wrId, bytes: event.bytes, status: event.status });
     }),
+    /** A listener closed before any request: nothing to wait out, the SID and CID are released at once. */
+    stopListening: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'vtoe.disconnect') return;
+      const cid = context.sidToCid[event.sid];
+      enqueue.assign({ ...withEntry(context, event.sid, null, null), stats: { ...context.stats, released: context.stats.released + 1 } });
+      enqueue.emit({ type: 'released', sid: event.sid, cid });
+    }),
     /** Time-wait over: the SID and its CID are both released. */
     release: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'timer.timewait') return;
@@ -423,6 +431,7 @@ export const connectionAgentMachine = setup({
         ],
         'vtoe.disconnect': [
           { guard: phase('established'), actions: { type: 'callCm', params: { next: 'closing', call: 'ca.disconnect' } }, description: 'The guest closes: the shadow CID sends the DREQ.', meta: src('§5.3.1 "sends a disconnect command to the overlay ... the shadow CID sends a disconnection request"') },
+          { guard: phase('listening'), actions: 'stopListening', description: 'The guest closes a listener no request reached: the listening CID is destroyed and the SID released at once (it never carried a connection).', meta: src('protocol-notes.md §4 (rdma_destroy_id of a listening id); RFC 9293 §3.10.4 (LISTEN: CLOSE)') },
           { actions: { type: 'refuse', params: {} }, description: 'DISCONNECT outside an established connection is refused (choice).', meta: src('§5.3.1 (choice)') },
         ],
         'vtoe.send': [
@@ -476,9 +485,15 @@ export const connectionAgentMachine = setup({
             meta: src('§5.3.1 "raises a DISCONNECT event to the guest ... sends an IB disconnection reply ... IB_TIME_WAIT"'),
           },
           {
-            guard: and([phase('closing'), cm('DREP_RECEIVED', 'DREQ_ERROR', 'DREQ_RECEIVED')]),
+            guard: and([phase('closing'), cm('DREQ_RECEIVED')]),
+            actions: { type: 'translate', params: { name: 'DISCONNECTED', next: 'time-wait', call: 'ca.disconnect', stat: 'disconnected' } },
+            description: 'The peer\'s DREQ crossed ours (simultaneous close): DISCONNECTED, and the agent answers it with the DREP (the shadow CID waits in DREQ_RCVD for it); time-wait.',
+            meta: src('§5.3.1 "sends an IB disconnection reply message to the peer host"; protocol-notes.md §2 (DREQ_SENT receives a DREQ)'),
+          },
+          {
+            guard: and([phase('closing'), cm('DREP_RECEIVED', 'DREQ_ERROR')]),
             actions: { type: 'translate', params: { name: 'DISCONNECTED', next: 'time-wait', stat: 'disconnected' } },
-            description: 'Our DREQ was answered, timed out, or crossed the peer\'s: DISCONNECTED; time-wait.',
+            description: 'Our DREQ was answered or timed out: DISCONNECTED; time-wait.',
             meta: src('§5.3.1 "Upon receiving IB_DREP ... transitions to state IB_TIME_WAIT"; protocol-notes.md §4 (DREQ_ERROR)'),
           },
         ],

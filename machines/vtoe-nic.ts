@@ -150,7 +150,9 @@ export function afterCommand(place: CmPlace, cmd: Command): CmPlace | undefined 
     case 'CONNECT':
       return fresh ? 'addr-query' : undefined;
     case 'LISTEN':
-      return fresh ? 'listening' : undefined;
+      // A socket id left listening (its listener was closed, or its pending request failed) may
+      // listen again: the connection agent hands it out for a new listener.
+      return fresh || place === 'listening' ? 'listening' : undefined;
     case 'ACCEPT':
       return place === 'requested' ? 'accepted' : undefined;
     case 'DISCONNECT':

@@ -33,7 +33,8 @@ export const RDMA_CM_ORDER: Readonly<Record<string, Readonly<Record<string, stri
     'ev:UNREACHABLE': 'idle',
     'ev:CONNECT_ERROR': 'idle',
   },
-  listen: { 'ev:CONNECT_REQUEST': 'request' },
+  // A socket id left listening may listen again (its listener was closed and the id handed out anew).
+  listen: { 'ev:CONNECT_REQUEST': 'request', 'cmd:LISTEN': 'listen' },
   request: { 'cmd:ACCEPT': 'accept-sent', 'ev:CONNECT_REJECTED': 'listen', 'ev:UNREACHABLE': 'listen' },
   'accept-sent': { 'ev:CONNECT_ESTABLISHED': 'established', 'ev:DISCONNECTED': 'ended', 'ev:CONNECT_REJECTED': 'listen', 'ev:UNREACHABLE': 'listen' },
   established: { 'ev:DISCONNECTED': 'ended' },
