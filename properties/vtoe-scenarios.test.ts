@@ -47,6 +47,15 @@ describe('VNET+VTOE scenarios', () => {
     expect(p.log.conns[2].side.B.delivered).toEqual([0, 1, 2]);
   });
 
+  test('unreachable peer: the link is down before the connect, the REQ runs out of retries, the connect fails', () => {
+    const p = run({ connections: [ok()], fault: { kind: 'link-down', atNs: 0 } });
+    allHold(p);
+    const a = p.log.conns[0].side.A;
+    expect(a.established).toBe(false);
+    expect(a.events).toContain('UNREACHABLE');
+    expect(a.errors.length).toBe(1);
+  });
+
   test('connections one after another reuse SIDs after the time-wait', () => {
     const p = run({ connections: [ok(), ok(), ok()] });
     allHold(p);
