@@ -204,7 +204,7 @@ const inputs = fc.record({
 
 /** The machine, driven by any command sequence from any input, matches the reference ring. */
 export function matchesReferenceRing(machine: AnyStateMachine) {
-  return fc.property(inputs, fc.commands(commands, { maxCommands: 40 }), (input, cmds) => {
+  return fc.property(inputs, fc.commands(commands, { maxCommands: 40, size: 'max' }), (input, cmds) => {
     const ring = createActor(machine as VirtioRingMachine, { input });
     const real: Real = { ring, out: [] };
     ring.on('*', (e: Emitted) => real.out.push(e));

@@ -76,21 +76,32 @@ export const mutants: readonly Mutant[] = [
     caughtBy: 'virtio-ring/matches-reference-ring',
   },
   {
-    name: 'virtio-ring/kick-takes-one-frame',
-    description: 'The exit handler takes only one frame per kick instead of draining the transmit ring.',
+    name: 'virtio-ring/reap-hands-frames-up-newest-first',
+    description: 'The receiving driver reaps a batch correctly but hands its frames to the stack newest first.',
     entry: e,
     machine: base.provide({
       actions: {
-        drainAndTransmit: enqueueActions(({ context, enqueue }: { context: Context; enqueue: any }) => {
-          const b = context.availQueue[0];
-          if (!b) return;
+        reapUsed: enqueueActions(({ context, event, enqueue }: { context: Context; event: { type: string; budget?: number }; enqueue: any }) => {
+          if (event.type !== 'driver.reap') return;
+          const q = context.usedQueue;
+          const frames: { frame: NonNullable<(typeof q)[number]['frame']>; buffers: number }[] = [];
+          const ids: number[] = [];
+          let i = 0;
+          for (let units = 0; i < q.length && units < (event.budget ?? 0); units++) {
+            const span = context.p.role === 'rx' ? Math.max(1, q[i].numBuffers) : 1;
+            for (let k = 0; k < span; k++) ids.push(q[i + k].id);
+            const head = q[i].frame;
+            if (context.p.role === 'rx' && head) frames.push({ frame: head, buffers: span });
+            i += span;
+          }
           enqueue.assign({
-            availQueue: context.availQueue.slice(1),
-            lastAvail: (context.lastAvail + 1) & 0xffff,
-            usedQueue: [...context.usedQueue, { id: b.id, len: 0, frame: b.frame, numBuffers: 1 }],
-            usedIdx: (context.usedIdx + 1) & 0xffff,
+            usedQueue: q.slice(i),
+            lastUsed: (context.lastUsed + i) & 0xffff,
+            free: [...context.free, ...ids],
+            stats: { ...context.stats, received: context.stats.received + frames.length },
           });
-          if (b.frame) enqueue.emit({ type: 'tx.frame', frame: b.frame });
+          if (context.p.role === 'rx') for (const f of frames.reverse()) enqueue.emit({ type: 'rx.frame', frame: f.frame, buffers: f.buffers });
+          else if (ids.length > 0) enqueue.emit({ type: 'tx.complete', ids });
         }),
       },
     } as never) as AnyStateMachine,
