@@ -7,7 +7,7 @@
  * docs/configurations.md.
  */
 import type { CostName, Costs } from './costs.js';
-import { buildTwoHostPath, type NicCoalescing, type PathKind, type TwoHostPath } from './overlay-path.js';
+import { buildTwoHostPath, type NicCoalescing, type PathKind, type TwoHostPath, type VnetpPlus } from './overlay-path.js';
 import type { SystemOptions } from './wiring.js';
 
 export interface BuildOptions {
@@ -31,6 +31,8 @@ interface ConfigurationCommon {
 export interface BuiltConfiguration extends ConfigurationCommon {
   readonly status: 'built';
   readonly kind: PathKind;
+  /** The VNET/P+ optimizations of a `vnetp` path (absent: plain VNET/P). */
+  readonly plus?: VnetpPlus;
   /** The cost parameter giving the link rate. */
   readonly link: Extract<CostName, 'link1GbpsBitRate' | 'link10GbpsBitRate'>;
   /** The MTUs the experiments run it with. */
@@ -54,7 +56,7 @@ export type Configuration = BuiltConfiguration | PlannedConfiguration;
  */
 export const EXPERIMENT_NIC: NicCoalescing = { rxUsecs: 0, rxFrames: 1 };
 
-const VNETP_MACHINES = ['virtio-ring', 'dispatcher', 'routing', 'bridge', 'host-nic'] as const;
+const VNETP_MACHINES = ['virtio-ring', 'dispatcher', 'routing', 'bridge', 'host-nic', 'cut-through'] as const;
 
 function built(
   c: Omit<BuiltConfiguration, 'status' | 'build' | 'description'> & { readonly about: string },
@@ -64,7 +66,7 @@ function built(
     ...rest,
     status: 'built',
     description: `${about} Assembly: ${c.assembly}`,
-    build: (o) => buildTwoHostPath({ kind: c.kind, mtu: o.mtu, linkBitRate: o.costs[c.link], nic: EXPERIMENT_NIC, costs: o.costs, seed: o.seed, system: o.system }),
+    build: (o) => buildTwoHostPath({ kind: c.kind, plus: c.plus, mtu: o.mtu, linkBitRate: o.costs[c.link], nic: EXPERIMENT_NIC, costs: o.costs, seed: o.seed, system: o.system }),
   };
 }
 
@@ -80,7 +82,7 @@ const PASSTHROUGH = 'The guest owns the host NIC (device assignment): no overlay
 const PASSTHROUGH_ASSEMBLY = 'as native, plus one VM exit/entry between the host NIC interrupt and the guest driver polling the NIC.';
 const VNETP = 'VNET/P: the overlay inside the Palacios VMM, guest virtio NIC, MAC-in-UDP encapsulation through the host stack (§5.1).';
 const VNETP_ASSEMBLY =
-  'stack -> virtio tx ring -> kick (VM exit) -> dispatcher -> one copy -> routing -> bridge (UDP encapsulation, IP fragmentation to the MTU) -> host NIC -> wire -> host NIC (interrupt, NAPI poll) -> bridge (reassembly) -> routing -> copy -> virtio rx ring -> virtual interrupt -> guest driver -> stack.';
+  'stack -> virtio tx ring -> kick (VM exit) -> dispatcher -> one copy (cut-through machine in copy mode) -> routing -> bridge (UDP encapsulation, IP fragmentation to the MTU) -> host NIC -> wire -> host NIC (interrupt, NAPI poll) -> bridge (reassembly) -> routing -> copy -> virtio rx ring -> virtual interrupt -> guest driver -> stack.';
 
 export const configurations: readonly Configuration[] = [
   built({ id: 'native-1g', title: 'Native, 1 Gbps', about: NATIVE, machines: ['host-nic'], assembly: NATIVE_ASSEMBLY, kind: 'native', link: 'link1GbpsBitRate', mtus: [1500] }),
@@ -100,37 +102,55 @@ export const configurations: readonly Configuration[] = [
   }),
   built({ id: 'vnetp-1g', title: 'VNET/P, 1 Gbps', about: VNETP, machines: [...VNETP_MACHINES], assembly: VNETP_ASSEMBLY, kind: 'vnetp', link: 'link1GbpsBitRate', mtus: [1500] }),
   built({ id: 'vnetp-10g', title: 'VNET/P, 10 Gbps', about: VNETP, machines: [...VNETP_MACHINES], assembly: VNETP_ASSEMBLY, kind: 'vnetp', link: 'link10GbpsBitRate', mtus: [1500, 9000] }),
-  planned({
+  built({
     id: 'vnetp-10g+oi',
     title: 'VNET/P with optimistic interrupts, 10 Gbps',
-    about: 'VNET/P with optimistic interrupts alone (§4.3): the virtual interrupt is raised when the host NIC interrupt arrives, overlapping its delivery with overlay processing.',
+    about:
+      'VNET/P with optimistic interrupts alone (§4.3): the virtual interrupt is raised when the host NIC interrupt arrives, overlapping its delivery with overlay processing. A prediction on the calibrated costs, never fitted.',
     machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts'],
-    assembly: 'as vnetp-10g, with the optimistic-interrupts machine deciding when the guest interrupt is raised from host NIC interrupts and EoC notifications.',
-    missing: 'the optimistic-interrupts and guest-interrupts machines are not wired into the path (EoC from the host NIC to the virtual interrupt).',
+    assembly:
+      "as vnetp-10g, but each host NIC interrupt is a host.arrival to optimistic-interrupts (with the guest line's mask bit), whose EVI is raised at once on the guest-interrupts line; the host NIC's eoc is a host.eoc; the handler runs T0-T2 after the line is taken and polls the vNIC ring if it finds frames (a premature run costs the guest one trap); the plain interrupt after the frame lands in the vNIC ring is gone.",
+    kind: 'vnetp',
+    plus: { optimisticInterrupts: true, cutThrough: false, host: 'linux' },
+    link: 'link10GbpsBitRate',
+    mtus: [1500, 9000],
   }),
-  planned({
+  built({
     id: 'vnetp-10g+ct',
     title: 'VNET/P with cut-through forwarding, 10 Gbps',
-    about: 'VNET/P with zero-copy cut-through forwarding alone (§4.4): the host NIC receives into and sends from guest buffers.',
-    machines: [...VNETP_MACHINES, 'cut-through'],
-    assembly: 'as vnetp-10g, with the copies replaced by the cut-through machine mapping guest buffers to the host NIC.',
-    missing: 'the cut-through machine is not wired into the path (guest buffers posted to the host NIC, no VMM copy).',
+    about:
+      'VNET/P with zero-copy cut-through forwarding alone (§4.4): the host NIC receives into and sends from guest buffers. A prediction on the calibrated costs, never fitted.',
+    machines: [...VNETP_MACHINES],
+    assembly:
+      'as vnetp-10g, with the cut-through machine in mode cut-through: transmit hands the host NIC a scatter/gather list (headers as their own segment, the guest buffer unchanged), receive DMAs into a posted guest buffer; no copy time is charged because the machine reports no copy.',
+    kind: 'vnetp',
+    plus: { optimisticInterrupts: false, cutThrough: true, host: 'linux' },
+    link: 'link10GbpsBitRate',
+    mtus: [1500, 9000],
   }),
-  planned({
+  built({
     id: 'vnetp-10g+oi+ct',
     title: 'VNET/P with optimistic interrupts and cut-through, 10 Gbps',
-    about: 'VNET/P with both optimizations of chapter 4, on the Linux host.',
-    machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts', 'cut-through'],
+    about: 'VNET/P with both optimizations of chapter 4, on the Linux host. A prediction on the calibrated costs, never fitted.',
+    machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts'],
     assembly: 'as vnetp-10g+oi and vnetp-10g+ct together.',
-    missing: 'both optimizations must be wired first (see vnetp-10g+oi and vnetp-10g+ct).',
+    kind: 'vnetp',
+    plus: { optimisticInterrupts: true, cutThrough: true, host: 'linux' },
+    link: 'link10GbpsBitRate',
+    mtus: [1500, 9000],
   }),
-  planned({
+  built({
     id: 'vnetp+-10g',
     title: 'VNET/P+, 10 Gbps',
-    about: 'VNET/P+ (§5.2): both optimizations on the Kitten lightweight kernel host, whose noise is lower.',
-    machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts', 'cut-through'],
-    assembly: 'as vnetp-10g+oi+ct, with host noise drawn from the lightweight-kernel parameters.',
-    missing: 'the optimizations and the host noise model (lwkNoise* costs) are not wired; its results are predictions and will never be fitted.',
+    about:
+      'VNET/P+ (§5.2): both optimizations on the Kitten lightweight kernel host, whose noise is lower (§4.5). Its results are predictions and will never be fitted.',
+    machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts'],
+    assembly:
+      'as vnetp-10g+oi+ct on a lightweight-kernel host. The calibrated paths carry no host noise (the round-trip rows were fitted without it), so the LWK host is modelled as the absence of Linux noise, which these paths already lack: its round trips equal those of vnetp-10g+oi+ct, and the lwkNoise* parameters are not used yet.',
+    kind: 'vnetp',
+    plus: { optimisticInterrupts: true, cutThrough: true, host: 'lwk' },
+    link: 'link10GbpsBitRate',
+    mtus: [1500, 9000],
   }),
   // InfiniBand (§3.3, §4.6, §5.3); vnet-vtoe is a prediction and will never be fitted.
   planned({

@@ -35,6 +35,9 @@ import { dispatcherMachine } from '../machines/dispatcher.js';
 import { routingMachine, frameMacs, type RouteSpec } from '../machines/routing.js';
 import { bridgeMachine } from '../machines/bridge.js';
 import { hostNicMachine } from '../machines/host-nic.js';
+import { optimisticInterruptsMachine } from '../machines/optimistic-interrupts.js';
+import { guestInterruptsMachine } from '../machines/guest-interrupts.js';
+import { cutThroughMachine } from '../machines/cut-through.js';
 import { encodeEthernet, encodeIpv4, encodeUdp, ETHERTYPE_IPV4, IPPROTO_UDP, parseMac, parseIpv4Address } from '../machines/packet.js';
 import { cycles, defaultCosts, ethernetSerializationNs, type Costs } from './costs.js';
 import { System, type ComponentContext, type SystemOptions, type WiringContext } from './wiring.js';
@@ -42,6 +45,28 @@ import { System, type ComponentContext, type SystemOptions, type WiringContext }
 export type HostName = 'A' | 'B';
 /** How a guest reaches its host's NIC. */
 export type PathKind = 'native' | 'passthrough' | 'vnetp' | 'vnetu';
+
+/**
+ * The VNET/P+ optimizations of chapter 4, on a `vnetp` path (ignored for the other kinds).
+ *
+ * - `optimisticInterrupts` (§4.3): each host NIC interrupt drives the `optimistic-interrupts`
+ *   machine (`host.arrival`, with the guest line's mask bit read at that moment), whose early
+ *   virtual interrupt (EVI) is raised on the guest's `guest-interrupts` line at once, so the
+ *   guest's interrupt-handling delay overlaps the overlay's processing; the host NIC's `eoc`
+ *   drives `host.eoc`. The plain VNET/P interrupt after the frame is placed in the vNIC ring is
+ *   replaced by these.
+ * - `cutThrough` (§4.4): the `cut-through` machine runs in mode `cut-through` instead of `copy`:
+ *   no payload copy on transmit (headers as their own scatter/gather segment) or receive (DMA).
+ * - `host` (§4.5): `lwk` for the lightweight-kernel host of VNET/P+. The paths model no host noise
+ *   (the calibrated costs were fitted without it), so the LWK host changes nothing here yet.
+ */
+export interface VnetpPlus {
+  readonly optimisticInterrupts: boolean;
+  readonly cutThrough: boolean;
+  readonly host: 'linux' | 'lwk';
+}
+
+export const VNETP_PLAIN: VnetpPlus = { optimisticInterrupts: false, cutThrough: false, host: 'linux' };
 
 /** Receive interrupt coalescing of the host NICs (ethtool rx-usecs / rx-frames). */
 export interface NicCoalescing {
@@ -61,6 +86,14 @@ export interface TwoHostOptions {
   readonly costs?: Costs;
   readonly seed?: number;
   readonly system?: Omit<SystemOptions, 'seed'>;
+  /** VNET/P+ optimizations for a `vnetp` path (default none: plain VNET/P). */
+  readonly plus?: VnetpPlus;
+  /** Replacement machines (deliberately broken variants, for tests that must see a property fail). */
+  readonly machines?: {
+    readonly optimisticInterrupts?: typeof optimisticInterruptsMachine;
+    readonly guestInterrupts?: typeof guestInterruptsMachine;
+    readonly cutThrough?: typeof cutThroughMachine;
+  };
 }
 
 export const GUEST_A_MAC = '52:54:00:00:00:0a';
@@ -83,6 +116,8 @@ export const MAX_FRAME_BYTES = 65535 - 20 - 8;
 export interface TwoHostPath {
   readonly system: System;
   readonly kind: PathKind;
+  /** The VNET/P+ optimizations the path was built with (plain for every kind but an optimized vnetp). */
+  readonly plus: VnetpPlus;
   /** Packets that crossed the wire, with the time they started and the host that sent them. */
   readonly wire: { timeNs: number; from: HostName; packet: Uint8Array }[];
   /** Component names a workload uses: each guest's stack (`send` events in, `deliver` effects out). */
@@ -109,6 +144,8 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
   // VNET/U runs the overlay's routing and encapsulation in a user-level daemon: same machines, plus crossings.
   const vnetp = o.kind === 'vnetp' || o.kind === 'vnetu';
   const crossNs = o.kind === 'vnetu' ? cycles(c.vnetuContextSwitchCycles, c.cpuHz) : 0;
+  const plus = o.kind === 'vnetp' ? (o.plus ?? VNETP_PLAIN) : VNETP_PLAIN;
+  const oi = plus.optimisticInterrupts;
 
   for (const h of ['A', 'B'] as const) {
     const peer = other(h);
@@ -121,6 +158,10 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
     const bridge = vnetp
       ? sys.addMachine(`${h}.bridge`, bridgeMachine, { mtu: o.mtu, hostIp: parseIpv4Address(me.host.ip)!, hostMac: parseMac(me.host.mac)! })
       : undefined;
+    // The VMM's data movement between guest buffers and host buffers: one copy (VNET/P) or none (cut-through).
+    const ct = vnetp ? sys.addMachine(`${h}.ct`, o.machines?.cutThrough ?? cutThroughMachine, { mode: plus.cutThrough ? 'cut-through' : 'copy', headerBytes: c.vnetEncapBytes }) : undefined;
+    const evi = vnetp && oi ? sys.addMachine(`${h}.oi`, o.machines?.optimisticInterrupts ?? optimisticInterruptsMachine, {}) : undefined;
+    const line = vnetp && oi ? sys.addMachine(`${h}.virq`, o.machines?.guestInterrupts ?? guestInterruptsMachine, {}) : undefined;
 
     // The guest stack: one core, one per-packet cost for each frame down or up.
     let busyUntil = 0;
@@ -140,6 +181,9 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
         ctx.scheduleAt(stackSlot(ctx.now), `${h}.stack`, { type: 'up', frame: (e as unknown as { frame: Frame }).frame });
       } else if (e.type === 'up') {
         ctx.emit({ type: 'deliver', frame: (e as unknown as { frame: Frame }).frame });
+      } else if (e.type === 'busy') {
+        // Guest time spent elsewhere on the same core (a premature interrupt handler, §4.3.1 case 2).
+        busyUntil = Math.max(ctx.now, busyUntil) + (e as unknown as { ns: number }).ns;
       }
     });
 
@@ -159,22 +203,45 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
     // Receive: interrupt (for passthrough, through the VMM), NAPI poll, frames up.
     const poll = (delay: number, ctx: WiringContext) => ctx.schedule(delay, `${h}.nic`, (now: number) => ({ type: 'driver.poll', now }));
     nic.route('irq', (_e, ctx) => poll(irqToPollNs + (o.kind === 'passthrough' ? exitNs : 0), ctx));
+    if (evi && line) {
+      // §4.3.1: the host driver identifies the arrival (its interrupt) and the EVI decision is made
+      // at once, with the guest line's mask bit as the VMM reads it then.
+      nic.route('irq', (_e, ctx) => {
+        const bytes = (sys.snapshot(nic.name).context.queue as Frame[]).reduce((n, f) => n + f.bytes, 0);
+        ctx.schedule(0, evi.name, (now: number) => ({ type: 'host.arrival', now, bytes, guestMasked: sys.snapshot(line.name).context.masked as boolean }));
+      });
+      // §4.3.2: the host NIC emptied its queue.
+      nic.route('eoc', (_e, ctx) => ctx.schedule(0, evi.name, (now: number) => ({ type: 'host.eoc', now, guestMasked: sys.snapshot(line.name).context.masked as boolean })));
+    }
     nic.route('host.rx', (e, ctx) => {
       if (bridge) ctx.schedule(hostUdpNs + crossNs, bridge.name, (now: number) => ({ type: 'receive', packet: e.frame.data!, now }));
       else ctx.schedule(0, `${h}.stack`, { type: 'rx', frame: e.frame });
       // NAPI polls again until the queue is empty (the poll that empties it completes with EoC).
       if (sys.snapshot(`${h}.nic`).context.queue?.length !== 0) poll(0, ctx);
     });
-    if (!vnetp || !tx || !rx || !disp || !core || !bridge) continue;
+    if (!vnetp || !tx || !rx || !disp || !core || !bridge || !ct) continue;
 
     // ---- VNET/P (and VNET/U) -------------------------------------------------------------------
     // The kick is a VM exit; in guest-driven mode the dispatcher runs in the exit's context.
     tx.route('kick', (_e, ctx) => ctx.schedule(exitNs, disp.name, (now: number) => ({ type: 'kick', nic: 0, now })));
     disp.route('dispatch', (e, ctx) => ctx.schedule(0, tx.name, e.context === 'exit' ? { type: 'device.kick' } : { type: 'device.poll', quota: e.packets }));
-    // The one copy inside the VMM (§5.1.6), then a routing lookup.
+    // The one copy inside the VMM (§5.1.6), or none (cut-through, §4.4), then a routing lookup.
+    // The time charged is that of the bytes the cut-through machine reports copied.
+    const txFrames = new Map<number, Frame>();
+    let copied = 0;
     tx.route('tx.frame', (e, ctx) => {
-      const { dst, src } = frameMacs(e.frame.data!);
-      ctx.schedule(copyNs(e.frame.bytes) + crossNs, core.name, { type: 'frame', dst, src, frame: e.frame });
+      txFrames.set(e.frame.id, e.frame);
+      ctx.schedule(0, ct!.name, { type: 'guest.tx', frame: { id: e.frame.id, bytes: e.frame.bytes } });
+    });
+    ct!.route('copy', (e) => {
+      copied += e.bytes;
+    });
+    ct!.route('nic.tx', (e, ctx) => {
+      const frame = txFrames.get(e.frameId)!;
+      txFrames.delete(e.frameId);
+      const { dst, src } = frameMacs(frame.data!);
+      ctx.schedule(copyNs(copied) + crossNs, core.name, { type: 'frame', dst, src, frame });
+      copied = 0;
     });
     tx.route('irq', (_e, ctx) => {
       ctx.schedule(irqNs, tx.name, { type: 'driver.interrupt' });
@@ -185,8 +252,24 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
       if (e.dest.kind === 'link') {
         ctx.schedule(coreNs, bridge.name, { type: 'send', link: e.dest.id === 0 ? 'local' : e.dest.id, frame: e.frame.data! });
       } else if (e.dest.kind === 'interface') {
-        ctx.schedule(copyNs(e.frame.bytes) + crossNs, rx.name, { type: 'device.deliver', frame: e.frame });
+        const id = ++rxId;
+        rxFrames.set(id, e.frame);
+        ctx.schedule(0, ct!.name, { type: 'host.rx', frame: { id, bytes: e.frame.bytes } });
       }
+    });
+    // Receive: the frame lands in a guest buffer by a VMM copy (VNET/P) or by the NIC's DMA (cut-through).
+    const rxFrames = new Map<number, Frame>();
+    let rxId = 0;
+    ct!.route('rx.placed', (e, ctx) => {
+      const frame = rxFrames.get(e.frameId)!;
+      rxFrames.delete(e.frameId);
+      ctx.schedule(copyNs(copied) + crossNs, rx.name, { type: 'device.deliver', frame });
+      // The guest-interrupts line learns of the frame in the ring at the same moment.
+      if (line) ctx.schedule(copyNs(copied) + crossNs, line.name, (now: number) => ({ type: 'ring.filled', now, frames: 1 }));
+      copied = 0;
+    });
+    ct!.route('rx.drop', () => {
+      throw new Error(`${h}: the cut-through machine had no posted guest buffer for a received frame`);
     });
     let fragment = 0;
     bridge.route('wire.send', (e, ctx) =>
@@ -196,15 +279,41 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
       const { dst, src } = frameMacs(e.frame);
       ctx.schedule(coreNs, core.name, { type: 'frame', dst, src, frame: { id: 0, bytes: e.frame.length, data: e.frame } });
     });
-    rx.route('irq', (_e, ctx) => {
-      ctx.schedule(irqNs, rx.name, { type: 'driver.interrupt' });
-      ctx.schedule(irqNs, rx.name, { type: 'driver.reap', budget: 64 });
-      ctx.schedule(irqNs, rx.name, { type: 'driver.complete' });
-    });
+    if (!line || !evi) {
+      // VNET/P: one virtual interrupt once the frame is in the vNIC ring (§5.1.6), handled after T0-T2.
+      rx.route('irq', (_e, ctx) => {
+        ctx.schedule(irqNs, rx.name, { type: 'driver.interrupt' });
+        ctx.schedule(irqNs, rx.name, { type: 'driver.reap', budget: 64 });
+        ctx.schedule(irqNs, rx.name, { type: 'driver.complete' });
+      });
+    } else {
+      // Optimistic interrupts: the ring's used-buffer notification no longer raises the guest's
+      // interrupt; only its queue-level mask is kept (the driver masks the queue when notified).
+      // When the guest polls is decided by the guest-interrupts line, raised by EVI and EoC.
+      rx.route('irq', (_e, ctx) => ctx.schedule(0, rx.name, { type: 'driver.interrupt' }));
+      evi.route('virq.inject', (e, ctx) =>
+        ctx.schedule(0, line.name, (now: number) => ({ type: 'virq.raise', now, discardIfMasked: e.kind === 'evi', source: e.kind })),
+      );
+      // The handler runs after the T0-T2 trap-and-emulate delays (§3.2.1).
+      line.route('virq.taken', (_e, ctx) => ctx.schedule(irqNs, line.name, (now: number) => ({ type: 'handler.run', now })));
+      // A premature handler (§4.3.1 case 2) finds nothing; its register accesses (one trap) cost guest time.
+      line.route('handler.premature', (_e, ctx) => ctx.schedule(0, `${h}.stack`, { type: 'busy', ns: exitNs }));
+      const pollRing = (ctx: WiringContext) => {
+        ctx.schedule(0, rx.name, { type: 'driver.reap', budget: 64 });
+        ctx.schedule(0, line.name, (now: number) => ({ type: 'driver.process', now, budget: 64 }));
+        ctx.schedule(0, rx.name, { type: 'driver.complete' });
+        ctx.schedule(0, line.name, (now: number) => ({ type: 'driver.done', now }));
+      };
+      line.route('handler.valid', (_e, ctx) => pollRing(ctx));
+      line.route('recheck.found', (_e, ctx) => pollRing(ctx));
+    }
     rx.route('rx.frame', (e, ctx) => {
       ctx.schedule(0, `${h}.stack`, { type: 'rx', frame: e.frame });
+      // The guest strips the encapsulation (cut-through) and hands the buffer back.
+      ctx.schedule(0, ct!.name, { type: 'guest.strip' });
       // The driver reposts the buffers once its stack has taken the frame.
       ctx.schedule(stackNs, rx.name, { type: 'driver.post', lengths: Array(e.buffers).fill(4096) });
+      ctx.schedule(stackNs, ct!.name, { type: 'guest.post' });
     });
 
     // Configuration, as the control daemon would apply it: the peer guest is behind link 1,
@@ -217,8 +326,9 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
     sys.scheduleAt(0, core.name, { type: 'route.add', route: toGuest });
     // The guest driver posts receive buffers (mergeable, one page each).
     sys.scheduleAt(0, rx.name, { type: 'driver.post', lengths: Array(64).fill(4096) });
+    for (let i = 0; i < 64; i++) sys.scheduleAt(0, ct!.name, { type: 'guest.post' });
   }
-  return { system: sys, kind: o.kind, wire, stack: { A: 'A.stack', B: 'B.stack' } };
+  return { system: sys, kind: o.kind, plus, wire, stack: { A: 'A.stack', B: 'B.stack' } };
 }
 
 // ---- The demo: guest A sends UDP frames to guest B over VNET/P --------------------------------
