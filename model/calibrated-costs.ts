@@ -1,6 +1,6 @@
 /**
  * The cost values after calibration: the cost table's defaults with the fitted values stored in
- * model/calibration.json (written by `npx tsx model/calibration.ts --write`), so every run uses
+ * model/calibration.json (the round-trip stage and the throughput stage) (written by `npx tsx model/calibration.ts --write`), so every run uses
  * the same calibrated costs without refitting.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,6 +13,14 @@ export interface CalibrationRecord {
   readonly objective: number;
   readonly evaluations: number;
   readonly values: Readonly<Record<string, number>>;
+  /** The second stage: the UDP throughput rows' parameters, fitted with the round-trip values fixed. */
+  readonly throughput?: {
+    readonly procedure: string;
+    readonly figures: readonly string[];
+    readonly objective: number;
+    readonly evaluations: number;
+    readonly values: Readonly<Record<string, number>>;
+  };
 }
 
 function load(): CalibrationRecord {
@@ -28,4 +36,4 @@ function load(): CalibrationRecord {
 
 export const calibrationRecord: CalibrationRecord = load();
 /** Validated by `checkCosts`: a stored value out of its parameter's range is an error here. */
-export const calibratedCosts: Costs = checkCosts(calibrationRecord.values);
+export const calibratedCosts: Costs = checkCosts({ ...calibrationRecord.values, ...(calibrationRecord.throughput?.values ?? {}) });

@@ -28,7 +28,8 @@ describe('model report', () => {
   test('the document has every section and a round trip per built configuration, MTU and size', () => {
     const r = buildReport({ quick: true, seed: 1 });
     expect(r.schema).toBe('vnet-model/report@1');
-    for (const k of ['throughput', 'mpi', 'interrupts', 'variability', 'cpu'] as const) expect(r[k]).toEqual([]);
+    for (const k of ['mpi', 'interrupts', 'variability', 'cpu'] as const) expect(r[k]).toEqual([]);
+    expect(r.throughput.map((x) => `${x.config}@${x.mtu}`)).toEqual(builtConfigurations().flatMap((c) => c.mtus.map((mtu) => `${c.id}@${mtu}`)));
     const expected = builtConfigurations().flatMap((c) => c.mtus.flatMap((mtu) => PING_SIZES_QUICK.map((s) => `${c.id}@${mtu}:${s}`)));
     expect(r.rtt.map((x) => `${x.config}@${x.mtu}:${x.sizeBytes}`)).toEqual(expected);
     for (const x of r.rtt) expect(x.rttUs).toBeGreaterThan(0);

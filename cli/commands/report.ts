@@ -1,14 +1,15 @@
 /**
  * `vnet-model report`: runs the experiments the system model has (so far, ICMP round trips by
- * size over each built configuration) with the calibrated costs (model/calibration.json), and
+ * size and ttcp UDP goodput over each built configuration) with the calibrated costs (model/calibration.json), and
  * prints the calibration figures (measured, model, error) and the results side by side. `--json`
  * prints one `vnet-model/report@1` document instead.
  */
 import { calibratedCosts, calibrationRecord } from '../../model/calibrated-costs.js';
-import { evaluateCalibration, type FigureResult } from '../../model/calibration.js';
+import { evaluateCalibration, evaluateThroughputCalibration, type FigureResult } from '../../model/calibration.js';
 import { builtConfigurations, configurations } from '../../model/configurations.js';
 import type { Costs } from '../../model/costs.js';
 import { measureRttUs, PING_SIZES, PING_SIZES_QUICK } from '../../model/ping.js';
+import { measureUdpGoodput, TTCP_DURATION_NS, TTCP_DURATION_QUICK_NS } from '../../model/ttcp.js';
 import { intOption, parseArgs, UsageError, type Command } from '../command.js';
 
 export interface RttRow {
@@ -18,12 +19,21 @@ export interface RttRow {
   readonly rttUs: number;
 }
 
+/** ttcp UDP goodput (payload received whole per second) and its fraction of native on the same link and MTU. */
+export interface ThroughputRow {
+  readonly config: string;
+  readonly mtu: number;
+  readonly protocol: 'udp';
+  readonly gbps: number;
+  readonly fractionOfNative: number;
+}
+
 export interface Report {
   readonly schema: 'vnet-model/report@1';
   readonly seed: number;
   readonly calibration: readonly { figure: string; measured: number; model: number; error: number; fitted: boolean; note?: string }[];
   readonly rtt: readonly RttRow[];
-  readonly throughput: readonly never[];
+  readonly throughput: readonly ThroughputRow[];
   readonly mpi: readonly never[];
   readonly interrupts: readonly never[];
   readonly variability: readonly never[];
@@ -31,7 +41,7 @@ export interface Report {
 }
 
 /** Experiments the report does not run yet: their sections are empty. */
-const NOT_YET = ['throughput', 'mpi', 'interrupts', 'variability', 'cpu'] as const;
+const NOT_YET = ['throughput (TCP)', 'mpi', 'interrupts', 'variability', 'cpu'] as const;
 
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -47,7 +57,20 @@ export function buildReport(o: { readonly quick: boolean; readonly seed: number;
       }
     }
   }
-  const calibration = evaluateCalibration(costs, o.seed).map((f: FigureResult) => ({
+  const durationNs = o.quick ? TTCP_DURATION_QUICK_NS : TTCP_DURATION_NS;
+  const goodput = builtConfigurations().flatMap((c) =>
+    c.mtus.map((mtu) => ({ c, mtu, bps: measureUdpGoodput(c.build, { mtu, linkBitRate: costs[c.link], costs, seed: o.seed, durationNs }).bitsPerSecond })),
+  );
+  // Native on the same link (the cost parameter naming its rate) and MTU.
+  const native = (link: string, mtu: number) => goodput.find((g) => g.c.kind === 'native' && g.c.link === link && g.mtu === mtu)?.bps;
+  const throughput: ThroughputRow[] = goodput.map(({ c, mtu, bps }) => {
+    const n = native(c.link, mtu);
+    return { config: c.id, mtu, protocol: 'udp', gbps: round(bps / 1e9), fractionOfNative: n ? round(bps / n) : Number.NaN };
+  });
+  // The calibration's goodputs are the table's MTU 1500 runs when the window is the same.
+  const known = (id: string) => (durationNs === TTCP_DURATION_QUICK_NS ? goodput.find((g) => g.c.id === id && g.mtu === 1500)?.bps : undefined);
+  const figures = [...evaluateCalibration(costs, o.seed), ...evaluateThroughputCalibration(costs, o.seed, TTCP_DURATION_QUICK_NS, known)];
+  const calibration = figures.map((f: FigureResult) => ({
     figure: f.figure,
     measured: f.measured,
     model: round(f.model),
@@ -55,7 +78,7 @@ export function buildReport(o: { readonly quick: boolean; readonly seed: number;
     fitted: f.fitted,
     ...(f.note ? { note: f.note } : {}),
   }));
-  return { schema: 'vnet-model/report@1', seed: o.seed, calibration, rtt, throughput: [], mpi: [], interrupts: [], variability: [], cpu: [] };
+  return { schema: 'vnet-model/report@1', seed: o.seed, calibration, rtt, throughput, mpi: [], interrupts: [], variability: [], cpu: [] };
 }
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
@@ -75,7 +98,8 @@ export function formatReport(r: Report): string {
     ),
   );
   for (const f of r.calibration) if (f.note) out.push(`  (${f.figure.split(': ').pop()}: ${f.note})`);
-  out.push('', `Fitted values: ${Object.entries(calibrationRecord.values).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
+  const fittedValues = { ...calibrationRecord.values, ...(calibrationRecord.throughput?.values ?? {}) };
+  out.push('', `Fitted values: ${Object.entries(fittedValues).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
 
   out.push('ICMP round-trip time (us) by ICMP data size (bytes), median of 3 pings:', '');
   const rows = [...new Map(r.rtt.map((x) => [`${x.config}@${x.mtu}`, x] as const)).values()];
@@ -87,6 +111,13 @@ export function formatReport(r: Report): string {
       rows.map((x) => [x.config, String(x.mtu), ...sizes.map((s) => at(x.config, x.mtu, s)?.toFixed(1) ?? '-')]),
     ),
   );
+  out.push('', 'UDP goodput (ttcp, 64000-byte writes; payload received whole per second of virtual time):', '');
+  out.push(
+    ...table(
+      ['configuration', 'MTU', 'Gbps', 'of native'],
+      r.throughput.map((x) => [x.config, String(x.mtu), x.gbps.toFixed(3), Number.isFinite(x.fractionOfNative) ? `${(x.fractionOfNative * 100).toFixed(1)}%` : '-']),
+    ),
+  );
   const planned = configurations.filter((c) => c.status === 'planned');
   out.push('', `Not assembled yet: ${planned.map((c) => c.id).join(', ')} (see docs/configurations.md).`);
   out.push(`Not modelled yet (empty in --json): ${NOT_YET.join(', ')}.`);
@@ -96,10 +127,10 @@ export function formatReport(r: Report): string {
 export const reportCommand: Command = {
   name: 'report',
   usage: '[--quick] [--json] [--seed N]',
-  summary: 'run the experiments the system model has (ICMP round trips) and print the calibration and the results',
+  summary: 'run the experiments the system model has (ICMP round trips, UDP goodput) and print the calibration and the results',
   help: [
     'Options:',
-    '  --quick   a short list of ping sizes',
+    '  --quick   a short list of ping sizes and short throughput runs',
     '  --json    print one vnet-model/report@1 JSON document',
     '  --seed N  root seed of the run (default 1)',
   ].join('\n'),
