@@ -40,6 +40,7 @@
  */
 import { and, enqueueActions, setup, type SnapshotFrom } from 'xstate';
 import { defineEntry, type Invariant, type Witness } from './catalog-entry.js';
+import type { VtoeEventName as AnyVtoeEventName } from './vtoe-events.js';
 import { checkParams, type ParamsOf } from './params.js';
 import type { CmEventName, ConsumerCall } from './shadow-connection.js';
 import type { CompletionStatus, WorkRequest } from './queue-pair.js';
@@ -74,18 +75,8 @@ export function checkInput(input: unknown): Params {
   return checkParams('connection-agent', params, input);
 }
 
-/** The VTOE events this agent raises (a subset of the 12 of §4.6.3). */
-export type VtoeEventName =
-  | 'CONNECT_REQUEST'
-  | 'ADDRESS_RESOLVED'
-  | 'ROUTE_RESOLVED'
-  | 'ADDRESS_ERROR'
-  | 'ROUTE_ERROR'
-  | 'UNREACHABLE'
-  | 'CONNECT_REJECTED'
-  | 'CONNECT_ESTABLISHED'
-  | 'DISCONNECTED'
-  | 'DEVICE_REMOVAL';
+/** The VTOE events this agent raises (all of §4.6.3 but CONNECT_RESPONSE and CONNECT_ERROR). */
+export type VtoeEventName = Exclude<AnyVtoeEventName, 'CONNECT_RESPONSE' | 'CONNECT_ERROR'>;
 
 /** Where a SID's connection stands. */
 export type Phase =

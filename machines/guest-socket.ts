@@ -30,6 +30,7 @@
  */
 import { and, enqueueActions, setup, type SnapshotFrom } from 'xstate';
 import { defineEntry, type Invariant, type Witness } from './catalog-entry.js';
+import { VTOE_EVENTS, type VtoeEventName } from './vtoe-events.js';
 import { checkParams, type ParamsOf } from './params.js';
 
 export const params = {
@@ -52,22 +53,7 @@ export function checkInput(input: unknown): Params {
   return checkParams('guest-socket', params, input);
 }
 
-/** The VTOE event-queue events (§4.6.3). */
-export const VTOE_EVENTS = [
-  'CONNECT_REQUEST',
-  'CONNECT_RESPONSE',
-  'ADDRESS_RESOLVED',
-  'ROUTE_RESOLVED',
-  'ADDRESS_ERROR',
-  'ROUTE_ERROR',
-  'CONNECT_ERROR',
-  'UNREACHABLE',
-  'CONNECT_REJECTED',
-  'CONNECT_ESTABLISHED',
-  'DISCONNECTED',
-  'DEVICE_REMOVAL',
-] as const;
-export type VtoeEventName = (typeof VTOE_EVENTS)[number];
+export { VTOE_EVENTS, type VtoeEventName };
 
 /** Events that end a connection attempt, with the errno the application sees. */
 export const CONNECT_ERRORS: Readonly<Partial<Record<VtoeEventName, ErrorReason>>> = {

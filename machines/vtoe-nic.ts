@@ -35,6 +35,7 @@
  */
 import { and, enqueueActions, not, setup, type SnapshotFrom } from 'xstate';
 import { defineEntry, type Invariant, type Witness } from './catalog-entry.js';
+import { VTOE_EVENTS, type VtoeEventName } from './vtoe-events.js';
 import { checkParams, type ParamsOf } from './params.js';
 
 export const params = {
@@ -87,22 +88,9 @@ export function checkInput(input: unknown): Params {
   return checkParams('vtoe-nic', params, input);
 }
 
-/** The VTOE event-queue events (§4.6.3). */
-export const VTOE_EVENT_NAMES = [
-  'CONNECT_REQUEST',
-  'CONNECT_RESPONSE',
-  'ADDRESS_RESOLVED',
-  'ROUTE_RESOLVED',
-  'ADDRESS_ERROR',
-  'ROUTE_ERROR',
-  'CONNECT_ERROR',
-  'UNREACHABLE',
-  'CONNECT_REJECTED',
-  'CONNECT_ESTABLISHED',
-  'DISCONNECTED',
-  'DEVICE_REMOVAL',
-] as const;
-export type VtoeEventName = (typeof VTOE_EVENT_NAMES)[number];
+/** The VTOE event-queue events (§4.6.3); the name this module has always exported them under. */
+export const VTOE_EVENT_NAMES = VTOE_EVENTS;
+export type { VtoeEventName };
 
 export const COMMANDS = ['CONNECT', 'LISTEN', 'ACCEPT', 'DISCONNECT'] as const;
 export type Command = (typeof COMMANDS)[number];
