@@ -4,13 +4,21 @@
  *
  * - each catalog machine driven as an xstate actor (events per second), over an event sequence
  *   recorded once from its exploration alphabet with a fixed seed;
- * - exhaustive exploration of each machine's samples (states per second).
+ * - exhaustive exploration of each machine's samples (states per second);
+ * - the system model: events per second and simulated time per wall second on a 10 Gbps ttcp
+ *   stream (vnetp-10g, MTU 1500 and 9000) and on a 64-byte ping train, and the wall time of
+ *   `vnet-model report --quick`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createActor, type AnyMachineSnapshot, type EventObject } from 'xstate';
 import { catalog, machineIds, type AnyCatalogEntry } from '../machines/index.js';
 import { enabledEvents, explore } from '../model/explore.js';
+import { calibratedCosts } from '../model/calibrated-costs.js';
+import { configuration, type BuiltConfiguration } from '../model/configurations.js';
+import { addPing } from '../model/ping.js';
+import { addTtcp } from '../model/ttcp.js';
+import { main as cliMain } from './main.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -92,7 +100,69 @@ for (const id of machineIds) {
   }
 }
 
+/** Runs one system-model workload and times it: model events/s and simulated ns per wall ns. */
+function timeModel(label: string, setup: () => { run: () => number; simulatedNs: number }) {
+  const samples = Array.from({ length: RUNS }, () => {
+    const w = setup();
+    const t0 = performance.now();
+    const delivered = w.run();
+    const wallMs = performance.now() - t0;
+    return { eventsPerSecond: delivered / (wallMs / 1000), simulatedPerWall: w.simulatedNs / 1e6 / wallMs, delivered };
+  });
+  const r = {
+    workload: label,
+    modelEventsPerSecond: Math.round(median(samples.map((x) => x.eventsPerSecond))),
+    simulatedSecondsPerWallSecond: Number(median(samples.map((x) => x.simulatedPerWall)).toPrecision(4)),
+    events: samples[0].delivered,
+  };
+  console.log(`model    ${label.padEnd(53)} ${r.modelEventsPerSecond.toLocaleString('en').padStart(12)} events/s, ${r.simulatedSecondsPerWallSecond} simulated s per wall s`);
+  return r;
+}
+
+const vnetp10g = configuration('vnetp-10g') as BuiltConfiguration;
+const model = [
+  ...[1500, 9000].map((mtu) =>
+    timeModel(`ttcp UDP stream, vnetp-10g, MTU ${mtu}, 10 ms simulated`, () => {
+      const path = vnetp10g.build({ mtu, costs: calibratedCosts, system: { recorder: { mode: 'ring', capacity: 64 } } });
+      addTtcp(path, { mtu, linkBitRate: calibratedCosts.link10GbpsBitRate, costs: calibratedCosts, startNs: 100_000 });
+      return { simulatedNs: 10_100_000, run: () => path.system.run({ until: 10_100_000 }).delivered };
+    }),
+  ),
+  timeModel('ping train, 64 B x 500, vnetp-10g, MTU 1500', () => {
+    const path = vnetp10g.build({ mtu: 1500, costs: calibratedCosts, system: { recorder: { mode: 'ring', capacity: 64 } } });
+    addPing(path, { sizeBytes: 64, mtu: 1500, count: 500, intervalNs: 100_000 });
+    let simulatedNs = 0;
+    return {
+      get simulatedNs() {
+        return simulatedNs;
+      },
+      run: () => {
+        const r = path.system.run({ maxEvents: 50_000_000 });
+        simulatedNs = r.now;
+        return r.delivered;
+      },
+    };
+  }),
+];
+
+// The wall time of the report the main job prints (its output is not shown here).
+const reportTimes: number[] = [];
+for (let i = 0; i < Math.min(RUNS, 3); i++) {
+  const log = console.log;
+  console.log = () => {};
+  const t0 = performance.now();
+  try {
+    const code = await cliMain(['report', '--quick']);
+    if (code !== 0) throw new Error(`report --quick exited ${code}`);
+  } finally {
+    console.log = log;
+  }
+  reportTimes.push(performance.now() - t0);
+}
+const reportMs = median(reportTimes);
+console.log(`report   vnet-model report --quick${' '.repeat(27)} ${(reportMs / 1000).toFixed(2).padStart(12)} s wall`);
+
 mkdirSync(new URL('../bench-results/', import.meta.url), { recursive: true });
 const file = new URL('../bench-results/latest.json', import.meta.url);
-writeFileSync(file, JSON.stringify({ node: process.version, runs: RUNS, ...results }, null, 2) + '\n');
+writeFileSync(file, JSON.stringify({ node: process.version, runs: RUNS, ...results, model, reportQuickWallSeconds: Number((reportMs / 1000).toFixed(3)) }, null, 2) + '\n');
 console.log(`\nwritten to bench-results/latest.json (median of ${RUNS} runs)`);
