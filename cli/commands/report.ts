@@ -2,8 +2,10 @@
  * `vnet-model report`: runs the experiments the system model has (so far, ICMP round trips by
  * size and ttcp UDP goodput over each built configuration) with the calibrated costs (model/calibration.json), and
  * prints the calibration figures (measured, model, error) and the results side by side. `--json`
- * prints one `vnet-model/report@1` document instead.
+ * prints one `vnet-model/report@1` document instead; `--out DIR` also writes DIR/report.md and its SVG
+ * charts (cli/report-output.ts).
  */
+import { basename } from 'node:path';
 import { calibratedCosts, calibrationRecord } from '../../model/calibrated-costs.js';
 import { evaluateCalibration, evaluateThroughputCalibration, type FigureResult } from '../../model/calibration.js';
 import { builtConfigurations, configurations } from '../../model/configurations.js';
@@ -11,6 +13,7 @@ import type { Costs } from '../../model/costs.js';
 import { measureRttUs, PING_SIZES, PING_SIZES_QUICK } from '../../model/ping.js';
 import { measureUdpGoodput, TTCP_DURATION_NS, TTCP_DURATION_QUICK_NS } from '../../model/ttcp.js';
 import { intOption, parseArgs, UsageError, type Command } from '../command.js';
+import { writeReportFolder, type ReportContext } from '../report-output.js';
 
 export interface RttRow {
   readonly config: string;
@@ -81,6 +84,15 @@ export function buildReport(o: { readonly quick: boolean; readonly seed: number;
   return { schema: 'vnet-model/report@1', seed: o.seed, calibration, rtt, throughput, mpi: [], interrupts: [], variability: [], cpu: [] };
 }
 
+/** What the report says beside the document: configurations not built, experiments not modelled, fitted values. */
+export function reportContext(): ReportContext {
+  return {
+    planned: configurations.filter((c) => c.status === 'planned').map((c) => c.id),
+    notModelled: [...NOT_YET],
+    fittedValues: { ...calibrationRecord.values, ...(calibrationRecord.throughput?.values ?? {}) },
+  };
+}
+
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: readonly string[]) => r.map((x, i) => (i === 0 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  ');
@@ -98,8 +110,8 @@ export function formatReport(r: Report): string {
     ),
   );
   for (const f of r.calibration) if (f.note) out.push(`  (${f.figure.split(': ').pop()}: ${f.note})`);
-  const fittedValues = { ...calibrationRecord.values, ...(calibrationRecord.throughput?.values ?? {}) };
-  out.push('', `Fitted values: ${Object.entries(fittedValues).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
+  const ctx = reportContext();
+  out.push('', `Fitted values: ${Object.entries(ctx.fittedValues).map(([k, v]) => `${k}=${v}`).join(', ')}`, '');
 
   out.push('ICMP round-trip time (us) by ICMP data size (bytes), median of 3 pings:', '');
   const rows = [...new Map(r.rtt.map((x) => [`${x.config}@${x.mtu}`, x] as const)).values()];
@@ -118,27 +130,35 @@ export function formatReport(r: Report): string {
       r.throughput.map((x) => [x.config, String(x.mtu), x.gbps.toFixed(3), Number.isFinite(x.fractionOfNative) ? `${(x.fractionOfNative * 100).toFixed(1)}%` : '-']),
     ),
   );
-  const planned = configurations.filter((c) => c.status === 'planned');
-  out.push('', `Not assembled yet: ${planned.map((c) => c.id).join(', ')} (see docs/configurations.md).`);
-  out.push(`Not modelled yet (empty in --json): ${NOT_YET.join(', ')}.`);
+  out.push('', `Not assembled yet: ${ctx.planned.join(', ')} (see docs/configurations.md).`);
+  out.push(`Not modelled yet (empty in --json): ${ctx.notModelled.join(', ')}.`);
   return out.join('\n');
 }
 
 export const reportCommand: Command = {
   name: 'report',
-  usage: '[--quick] [--json] [--seed N]',
+  usage: '[--quick] [--json] [--seed N] [--out DIR]',
   summary: 'run the experiments the system model has (ICMP round trips, UDP goodput) and print the calibration and the results',
   help: [
     'Options:',
     '  --quick   a short list of ping sizes and short throughput runs',
     '  --json    print one vnet-model/report@1 JSON document',
     '  --seed N  root seed of the run (default 1)',
+    '  --out DIR also write DIR/report.md and its SVG charts (created if missing)',
   ].join('\n'),
   run: async (args) => {
-    const a = parseArgs(args, { values: ['--seed'], flags: ['--quick', '--json'] });
+    const a = parseArgs(args, { values: ['--seed', '--out'], flags: ['--quick', '--json'] });
     if (a.positional.length) throw new UsageError(`unexpected argument "${a.positional[0]}"`);
     const report = buildReport({ quick: a.flags.has('--quick'), seed: intOption(a, '--seed', 1) });
-    console.log(a.flags.has('--json') ? JSON.stringify(report, null, 2) : formatReport(report));
+    const json = a.flags.has('--json');
+    console.log(json ? JSON.stringify(report, null, 2) : formatReport(report));
+    const out = a.values.get('--out');
+    if (out !== undefined) {
+      if (out === '') throw new UsageError('--out needs a directory');
+      const written = await writeReportFolder(out, report, reportContext());
+      // stdout stays one JSON document under --json.
+      (json ? console.error : console.log)(`${json ? '' : '\n'}Report folder: ${out} (${written.map((f) => basename(f)).join(', ')})`);
+    }
     return 0;
   },
 };
