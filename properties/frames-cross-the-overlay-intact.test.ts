@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { bytesEqual } from '../machines/packet.js';
 import { defaultCosts } from '../model/costs.js';
 import { buildOverlayPath } from '../model/overlay-path.js';
-import { numRuns } from './harness.js';
+import { systemRuns } from './harness.js';
 
 /** Fragments of an IPv4 datagram of `payload` bytes at `mtu` (RFC 791: offsets in 8-byte units). */
 function fragmentsFor(payload: number, mtu: number): number {
@@ -37,7 +37,7 @@ describe('overlay path', () => {
           for (const w of path.wire) expect(w.packet.length).toBeLessThanOrEqual(mtu + 14);
         },
       ),
-      { numRuns: numRuns(40) },
+      { numRuns: systemRuns(40) },
     );
   });
 });

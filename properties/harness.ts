@@ -21,6 +21,18 @@ export function numRuns(base: number): number {
   return Math.max(base, n);
 }
 
+/**
+ * Run count for a property each of whose runs plays a whole system-model experiment (seconds of
+ * simulated traffic): deep runs scale it by FC_NUM_RUNS / 100 rather than raising it to
+ * FC_NUM_RUNS, so `FC_NUM_RUNS=1000` runs these ten times their default.
+ */
+export function systemRuns(base: number): number {
+  const env = process.env.FC_NUM_RUNS;
+  if (env === undefined || env === '') return base;
+  numRuns(base); // validates FC_NUM_RUNS
+  return Math.max(base, Math.ceil((base * Number(env)) / 100));
+}
+
 /** A deliberately broken variant of a machine and the property that must catch it. */
 export interface Mutant {
   readonly name: string;

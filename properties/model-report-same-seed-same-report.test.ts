@@ -11,7 +11,7 @@ import { calibratedCosts } from '../model/calibrated-costs.js';
 import { builtConfigurations, configuration, configurations, type BuiltConfiguration } from '../model/configurations.js';
 import { addPing, measureRttUs, pingRtt, PING_SIZES_QUICK } from '../model/ping.js';
 import { replay } from '../model/recorder.js';
-import { numRuns } from './harness.js';
+import { systemRuns } from './harness.js';
 
 describe('model report', () => {
   test('the same seed gives the same report', () => {
@@ -21,7 +21,7 @@ describe('model report', () => {
         const b = JSON.stringify(buildReport({ quick: true, seed }));
         expect(a).toBe(b);
       }),
-      { numRuns: numRuns(2) },
+      { numRuns: systemRuns(2) },
     );
   });
 

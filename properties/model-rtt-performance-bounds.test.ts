@@ -17,7 +17,7 @@ import { configuration, EXPERIMENT_NIC, type BuildOptions, type BuiltConfigurati
 import { checkCosts, ethernetSerializationNs, type Costs } from '../model/costs.js';
 import { buildTwoHostPath, type TwoHostPath } from '../model/overlay-path.js';
 import { echoFrames, MAX_PING_BYTES, measureRttUs } from '../model/ping.js';
-import { numRuns } from './harness.js';
+import { systemRuns } from './harness.js';
 
 type Build = (o: BuildOptions) => TwoHostPath;
 const built = (id: string) => configuration(id) as BuiltConfiguration;
@@ -76,7 +76,7 @@ describe('ICMP round-trip bounds', () => {
         expect(v.wire).toEqual([]);
         expect(v.order).toEqual([]);
       }),
-      { numRuns: numRuns(30) },
+      { numRuns: systemRuns(30) },
     );
   });
 

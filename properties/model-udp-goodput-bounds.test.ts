@@ -19,7 +19,7 @@ import { configuration, EXPERIMENT_NIC, type BuildOptions, type BuiltConfigurati
 import { checkCosts, ethernetWireBytes, type Costs } from '../model/costs.js';
 import { buildTwoHostPath, type TwoHostPath } from '../model/overlay-path.js';
 import { measureUdpGoodput, TTCP_WRITE_BYTES, ttcpFrames } from '../model/ttcp.js';
-import { numRuns } from './harness.js';
+import { systemRuns } from './harness.js';
 
 type Build = (o: BuildOptions) => TwoHostPath;
 type Kind = 'native' | 'passthrough' | 'vnetp' | 'vnetu';
@@ -86,7 +86,7 @@ describe('ttcp UDP goodput bounds', () => {
         expect(v.mtu).toEqual([]);
         expect(v.order).toEqual([]);
       }),
-      { numRuns: numRuns(4) },
+      { numRuns: systemRuns(4) },
     );
   });
 

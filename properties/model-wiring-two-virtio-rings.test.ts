@@ -17,7 +17,7 @@ import { counts, field, latency, sum, throughput } from '../model/metrics.js';
 import type { Random } from '../model/random.js';
 import { replay, type TraceRecord } from '../model/recorder.js';
 import { ModelRunError, System, type SystemOptions } from '../model/wiring.js';
-import { numRuns } from './harness.js';
+import { systemRuns } from './harness.js';
 
 type Ring = typeof virtioRingMachine;
 
@@ -150,7 +150,7 @@ describe('model wiring: two virtio rings under the scheduler', () => {
         // The seed reaches the trace: the delays drawn from it show in the times.
         expect(other.recorder.toJSON()).not.toBe(a.recorder.toJSON());
       }),
-      { numRuns: numRuns(5) },
+      { numRuns: systemRuns(5) },
     );
   });
 

@@ -27,7 +27,7 @@ import { addPing, MAX_PING_BYTES, pingRtt } from '../model/ping.js';
 import { optimisticInterruptsMachine } from '../machines/optimistic-interrupts.js';
 import { cutThroughMachine } from '../machines/cut-through.js';
 import { guestInterruptsMachine } from '../machines/guest-interrupts.js';
-import { numRuns } from './harness.js';
+import { systemRuns } from './harness.js';
 
 type Machines = TwoHostOptions['machines'];
 
@@ -77,7 +77,7 @@ const sizeArb = fc.oneof(fc.integer({ min: 0, max: 9000 }), fc.integer({ min: 0,
 function oiNoSlowerFor64(machines?: Machines): string | undefined {
   const bad = fc.check(
     fc.property(mtuArb, seedArb, (mtu, seed) => ping('vnetp-10g+oi', mtu, 64, seed, machines).rttUs <= ping('vnetp-10g', mtu, 64, seed).rttUs),
-    { numRuns: numRuns(6) },
+    { numRuns: systemRuns(6) },
   );
   return bad.failed ? `counterexample ${JSON.stringify(bad.counterexample)}` : undefined;
 }
@@ -86,7 +86,7 @@ function everyPingReturns(machines?: Machines): string | undefined {
   const bad = fc.check(
     fc.property(fc.constantFrom('vnetp-10g+oi', 'vnetp+-10g'), mtuArb, sizeArb, seedArb, (id, mtu, size, seed) => Number.isFinite(ping(id, mtu, size, seed, machines).rttUs)),
     // The stranding case (a premature EVI at MTU 9000) must be among the examples.
-    { numRuns: numRuns(10), examples: [['vnetp-10g+oi', 9000, 8192, 1]] },
+    { numRuns: systemRuns(10), examples: [['vnetp-10g+oi', 9000, 8192, 1]] },
   );
   return bad.failed ? `counterexample ${JSON.stringify(bad.counterexample)}` : undefined;
 }
@@ -102,7 +102,7 @@ function copyCounts(machines?: Machines): string | undefined {
       const v = ping('vnetp-10g', mtu, size, seed);
       return v.ct.copies === 2 * v.framesSent && v.ct.txFrames === v.framesSent && v.ct.placedByCopy === v.framesSent;
     }),
-    { numRuns: numRuns(4) },
+    { numRuns: systemRuns(4) },
   );
   return bad.failed ? `counterexample ${JSON.stringify(bad.counterexample)}` : undefined;
 }
