@@ -36,6 +36,30 @@ function exploreSample(id: string, sample: number): ExploreResult {
   return r;
 }
 
+type Adjacency = Record<string, { state: AnyMachineSnapshot; transitions: Record<string, { event: { type: string } }> }>;
+
+/** @xstate/graph's options for a sample: the entry's alphabet and state key. */
+function graphOptions(id: string, sample: number) {
+  const entry = catalog[id];
+  return {
+    input: entry.samples[sample].input,
+    events: (s: AnyMachineSnapshot) => enabledEvents(entry, s),
+    serializeState: (s: AnyMachineSnapshot) => entry.serializeState(s),
+  };
+}
+
+// The adjacency map is the costliest thing these tests compute; two tests read it.
+const adjacencies = new Map<string, Adjacency>();
+function adjacencyOf(id: string, sample: number): Adjacency {
+  const key = `${id}/${sample}`;
+  let a = adjacencies.get(key);
+  if (!a) {
+    a = getAdjacencyMap(catalog[id].machine, graphOptions(id, sample) as never) as unknown as Adjacency;
+    adjacencies.set(key, a);
+  }
+  return a;
+}
+
 describe.each(machineIds)('%s', (id) => {
   const entry = catalog[id];
 
@@ -56,16 +80,8 @@ describe.each(machineIds)('%s', (id) => {
   test('@xstate/graph paths from the sample inputs reach every state node and every transition', () => {
     const reachedStates = new Set<string>();
     const reachedTransitions = new Set<string>();
-    for (const sample of entry.samples) {
-      const options = {
-        input: sample.input,
-        events: (s: AnyMachineSnapshot) => enabledEvents(entry, s),
-        serializeState: (s: AnyMachineSnapshot) => entry.serializeState(s),
-      };
-      const adjacency = getAdjacencyMap(entry.machine, options as never) as unknown as Record<
-        string,
-        { state: AnyMachineSnapshot; transitions: Record<string, { event: { type: string } }> }
-      >;
+    for (const [i] of entry.samples.entries()) {
+      const adjacency = adjacencyOf(id, i);
       for (const { state, transitions: out } of Object.values(adjacency)) {
         for (const n of (state as unknown as { _nodes: { id: string }[] })._nodes) reachedStates.add(n.id);
         for (const { event } of Object.values(out)) {
@@ -73,7 +89,7 @@ describe.each(machineIds)('%s', (id) => {
         }
       }
       // The shortest-path generator agrees with the adjacency map on what is reachable.
-      const paths = getShortestPaths(entry.machine, options as never);
+      const paths = getShortestPaths(entry.machine, graphOptions(id, i) as never);
       expect(paths.length).toBe(Object.keys(adjacency).length);
     }
     const unreachedStates = stateNodes(entry.machine).map((n) => n.id).filter((s) => !reachedStates.has(s));
@@ -88,12 +104,7 @@ describe.each(machineIds)('%s', (id) => {
       const r = exploreSample(id, i);
       expect(r.complete, `${sample.name}: exploration did not finish`).toBe(true);
       actual[sample.name] = { states: r.states, transitions: r.transitions, depth: r.depth };
-      const adjacency = getAdjacencyMap(entry.machine, {
-        input: sample.input,
-        events: (s: AnyMachineSnapshot) => enabledEvents(entry, s),
-        serializeState: (s: AnyMachineSnapshot) => entry.serializeState(s),
-      } as never);
-      expect(Object.keys(adjacency).length, `${sample.name}: explorer and @xstate/graph disagree`).toBe(r.states);
+      expect(Object.keys(adjacencyOf(id, i)).length, `${sample.name}: explorer and @xstate/graph disagree`).toBe(r.states);
     });
     expect(actual, 'run `npm run pin` after a deliberate change, and review the diff').toEqual(pinned[id]);
   });
