@@ -7,7 +7,7 @@
  * docs/configurations.md.
  */
 import type { CostName, Costs } from './costs.js';
-import { buildTwoHostPath, type NicCoalescing, type PathKind, type TwoHostPath, type VnetpPlus } from './overlay-path.js';
+import { buildTwoHostPath, type NicCoalescing, type PathKind, type TwoHostPath, type VnetpPlus, type WireFaultHook } from './overlay-path.js';
 import type { SystemOptions } from './wiring.js';
 
 export interface BuildOptions {
@@ -15,6 +15,8 @@ export interface BuildOptions {
   readonly costs: Costs;
   readonly seed?: number;
   readonly system?: Omit<SystemOptions, 'seed'>;
+  /** Faults on the wire (model/overlay-path.ts `WireFaultHook`). */
+  readonly wireFaults?: WireFaultHook;
 }
 
 interface ConfigurationCommon {
@@ -66,7 +68,7 @@ function built(
     ...rest,
     status: 'built',
     description: `${about} Assembly: ${c.assembly}`,
-    build: (o) => buildTwoHostPath({ kind: c.kind, plus: c.plus, mtu: o.mtu, linkBitRate: o.costs[c.link], nic: EXPERIMENT_NIC, costs: o.costs, seed: o.seed, system: o.system }),
+    build: (o) => buildTwoHostPath({ kind: c.kind, plus: c.plus, mtu: o.mtu, linkBitRate: o.costs[c.link], nic: EXPERIMENT_NIC, costs: o.costs, seed: o.seed, system: o.system, wireFaults: o.wireFaults }),
   };
 }
 

@@ -88,6 +88,8 @@ export interface TwoHostOptions {
   readonly system?: Omit<SystemOptions, 'seed'>;
   /** VNET/P+ optimizations for a `vnetp` path (default none: plain VNET/P). */
   readonly plus?: VnetpPlus;
+  /** Faults on the wire between the hosts (default none). */
+  readonly wireFaults?: WireFaultHook;
   /** Replacement machines (deliberately broken variants, for tests that must see a property fail). */
   readonly machines?: {
     readonly optimisticInterrupts?: typeof optimisticInterruptsMachine;
@@ -110,6 +112,31 @@ const HOSTS = {
 } as const;
 const other = (h: HostName): HostName => (h === 'A' ? 'B' : 'A');
 
+/** The guest and host addresses of host `h` (workloads build their frames from these). */
+export function guestAddress(h: HostName): { readonly guestMac: string; readonly guestIp: string; readonly hostMac: string; readonly hostIp: string } {
+  const a = HOSTS[h];
+  return { guestMac: a.guestMac, guestIp: a.guestIp, hostMac: a.host.mac, hostIp: a.host.ip };
+}
+
+/** One packet put on the wire, as a fault hook sees it. */
+export interface WirePacket {
+  readonly from: HostName;
+  readonly to: HostName;
+  /** The packet's bytes as the sending NIC sent them (do not modify; copy to corrupt). */
+  readonly packet: Uint8Array;
+  /** Position of the packet among all packets on this path's wire, from 0. */
+  readonly index: number;
+  /** When its last bit arrives at the receiving NIC, ns, without faults. */
+  readonly arriveNs: number;
+}
+
+/**
+ * A wire fault hook: decides what the receiving NIC gets for one packet by calling `deliver` zero
+ * (loss), one or more (duplication) times, at `arriveNs` or later (reordering, delay), with the
+ * packet or a modified copy (corruption). Without a hook every packet is delivered once, intact.
+ */
+export type WireFaultHook = (p: WirePacket, deliver: (atNs: number, packet: Uint8Array) => void) => void;
+
 /** Largest guest frame the path accepts: the bridge's largest encapsulated frame. */
 export const MAX_FRAME_BYTES = 65535 - 20 - 8;
 
@@ -120,6 +147,8 @@ export interface TwoHostPath {
   readonly plus: VnetpPlus;
   /** Packets that crossed the wire, with the time they started and the host that sent them. */
   readonly wire: { timeNs: number; from: HostName; packet: Uint8Array }[];
+  /** The hosts, in order. */
+  readonly hosts: readonly HostName[];
   /** Component names a workload uses: each guest's stack (`send` events in, `deliver` effects out). */
   readonly stack: Readonly<Record<HostName, string>>;
 }
@@ -193,11 +222,17 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
       const start = Math.max(ctx.now, wireBusyUntil);
       wireBusyUntil = start + ethernetSerializationNs(e.bytes, o.linkBitRate, c);
       wire.push({ timeNs: start, from: h, packet: e.frame.data! });
-      const arrive = wireBusyUntil + c.wirePropagationNs;
-      ctx.scheduleAt(arrive, `${peer}.nic`, (now: number) => ({ type: 'wire.rx', now, frame: e.frame }));
-      // The coalescing timer of the peer's NIC: a tick at the rx-usecs deadline of this completion.
-      const usecs = nicInput.rxUsecs ?? 50;
-      if (usecs > 0) ctx.scheduleAt(arrive + usecs * 1000, `${peer}.nic`, (now: number) => ({ type: 'timer', now }));
+      const arriveNs = wireBusyUntil + c.wirePropagationNs;
+      const deliver = (at: number, packet: Uint8Array) => {
+        const when = Math.max(arriveNs, Math.round(at));
+        const frame = packet === e.frame.data ? e.frame : { ...e.frame, data: packet, bytes: packet.length };
+        ctx.scheduleAt(when, `${peer}.nic`, (now: number) => ({ type: 'wire.rx', now, frame }));
+        // The coalescing timer of the peer's NIC: a tick at the rx-usecs deadline of this completion.
+        const usecs = nicInput.rxUsecs ?? 50;
+        if (usecs > 0) ctx.scheduleAt(when + usecs * 1000, `${peer}.nic`, (now: number) => ({ type: 'timer', now }));
+      };
+      if (o.wireFaults) o.wireFaults({ from: h, to: peer, packet: e.frame.data!, index: wire.length - 1, arriveNs }, deliver);
+      else deliver(arriveNs, e.frame.data!);
     });
 
     // Receive: interrupt (for passthrough, through the VMM), NAPI poll, frames up.
@@ -328,7 +363,7 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
     sys.scheduleAt(0, rx.name, { type: 'driver.post', lengths: Array(64).fill(4096) });
     for (let i = 0; i < 64; i++) sys.scheduleAt(0, ct!.name, { type: 'guest.post' });
   }
-  return { system: sys, kind: o.kind, plus, wire, stack: { A: 'A.stack', B: 'B.stack' } };
+  return { system: sys, kind: o.kind, plus, wire, hosts: ['A', 'B'], stack: { A: 'A.stack', B: 'B.stack' } };
 }
 
 // ---- The demo: guest A sends UDP frames to guest B over VNET/P --------------------------------
