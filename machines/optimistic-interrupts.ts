@@ -52,6 +52,25 @@ export const params = {
       'Sweep both against the host NIC coalescing settings.',
     source: '§4.3.2 ("too hot"; "experimentally determined")',
   },
+  prematureFeedback: {
+    kind: 'boolean',
+    default: true,
+    description:
+      'The VMM learns that the handler of the last EVI ran before its data landed (the guest\'s read of the virtio ISR register traps, and the ' +
+      'ring had nothing for it: `guest.premature`) and counts that EVI as failed, so the next EoC injects. false = the dissertation as written, ' +
+      'where only a masked EVI fails: a premature EVI whose EoC is too cold or too hot strands its frame until the next arrival.',
+    source: '§4.3.1 case 2; §4.3.2 ("based on the success or failure of the last EVI attempt")',
+  },
+  ringCheck: {
+    kind: 'boolean',
+    default: true,
+    description:
+      'At an EoC the VMM, which emulates the vNIC, reads its receive ring: if frames wait there and the guest is neither in its handler nor ' +
+      'polling (`ringPending` on the EoC), it injects whatever the receive density, since that is the very case the EoC guards against ' +
+      '(the guest stopped processing, packets wait, no host interrupt is due). false = the dissertation as written: RD alone decides, and ' +
+      'frames that land after the guest\'s last poll under a cold or hot EoC wait for the next arrival.',
+    source: '§4.3.2 ("the specific case which EoC notification must guard against is when the guest has already stopped processing its receive queue")',
+  },
 } as const;
 
 export type Params = ParamsOf<typeof params>;
@@ -86,6 +105,10 @@ export interface Stats {
   eocCold: number;
   eocHot: number;
   eocQuiet: number;
+  /** EoCs injected because frames waited in the ring with the guest idle (ringCheck). */
+  eocInjectedRingPending: number;
+  /** EVIs the guest reported premature (counted only with prematureFeedback). */
+  eviPremature: number;
 }
 
 /** What the last host arrival was, recorded from the event whatever the decision. */
@@ -101,6 +124,10 @@ export interface ArrivalRecord {
 export interface EocRecord {
   /** The last arrival's EVI found the line masked and no EoC has come since. */
   readonly afterMaskedEvi: boolean;
+  /** The guest reported the last EVI's handler premature (with prematureFeedback) and no EoC has come since. */
+  readonly afterPrematureEvi: boolean;
+  /** The EoC found frames waiting in the vNIC ring with the guest idle (counted only with ringCheck). */
+  readonly ringPending: boolean;
   /** Bytes and time since the last arrival (null when there was none). */
   readonly bytes: number | null;
   readonly elapsedNs: number | null;
@@ -120,6 +147,8 @@ export interface Context {
   lastArrival: ArrivalRecord | null;
   /** Ghost: an EVI found the line masked and no EoC has been handled since. */
   maskedEviOwed: boolean;
+  /** Ghost: a premature handler run was reported for the last EVI and no EoC has been handled since. */
+  prematureEviOwed: boolean;
   /** Ghost: the last EoC's inputs and outcome. */
   lastEoc: EocRecord | null;
   stats: Stats;
@@ -132,7 +161,9 @@ export type Event =
    * End of coalescing: the host NIC has emptied its packet queue. `guestMasked` is only reported on
    * `eoc.injected` (whether delivery waits for the unmask): every EoC interrupt is held, never discarded.
    */
-  | { type: 'host.eoc'; now: number; guestMasked: boolean };
+  | { type: 'host.eoc'; now: number; guestMasked: boolean; bytes?: number; ringPending?: boolean }
+  /** The handler of the last EVI ran and found the receive ring empty (the VMM traps its ISR read): §4.3.1 case 2. */
+  | { type: 'guest.premature'; now: number };
 
 export type Emitted =
   | { type: 'evi.attempted'; now: number; bytes: number }
@@ -140,7 +171,7 @@ export type Emitted =
   | { type: 'evi.masked'; now: number }
   /** Inject a virtual interrupt into the vNIC: an EVI (dropped by a masked line) or an EoC one (held until unmask). */
   | { type: 'virq.inject'; now: number; kind: 'evi' | 'eoc'; deferUntilUnmask: boolean }
-  | { type: 'eoc.injected'; now: number; reason: 'after-failed-evi' | 'just-right'; rd: number | null; guestMasked: boolean }
+  | { type: 'eoc.injected'; now: number; reason: 'after-failed-evi' | 'just-right' | 'ring-pending'; rd: number | null; guestMasked: boolean }
   | { type: 'eoc.cold'; now: number; rd: number }
   | { type: 'eoc.hot'; now: number; rd: number }
   /** An EoC with no arrival since the last interrupt that covered everything: nothing to announce. */
@@ -155,20 +186,25 @@ const zeroStats = (): Stats => ({
   eocCold: 0,
   eocHot: 0,
   eocQuiet: 0,
+  eocInjectedRingPending: 0,
+  eviPremature: 0,
 });
 
 /** The initial context for complete parameters. */
 export function initialContext(p: Params): Context {
-  return { p, eviAt: null, bytesSinceEvi: 0, lastNow: 0, lastArrival: null, maskedEviOwed: false, lastEoc: null, stats: zeroStats() };
+  return { p, eviAt: null, bytesSinceEvi: 0, lastNow: 0, lastArrival: null, maskedEviOwed: false, prematureEviOwed: false, lastEoc: null, stats: zeroStats() };
 }
 
 const effectiveNow = (c: Context, now: number) => Math.max(c.lastNow, now);
 
-/** RD of the traffic since the last EVI, as an EoC at `now` sees it. */
-export function densityAt(c: Context, now: number): number {
+/** RD of the traffic since the last EVI, as an EoC at `now` sees it (`runBytes`: what the EoC reports the host took in its run). */
+export function densityAt(c: Context, now: number, runBytes = 0): number {
   if (c.eviAt === null) return 0;
-  return receiveDensity(c.bytesSinceEvi, effectiveNow(c, now) - c.eviAt);
+  return receiveDensity(Math.max(c.bytesSinceEvi, runBytes), effectiveNow(c, now) - c.eviAt);
 }
+
+/** Bytes an EoC event reports (0 when it reports none, or for another event). */
+const eocBytes = (e: Event): number => (e.type === 'host.eoc' && typeof e.bytes === 'number' && Number.isFinite(e.bytes) && e.bytes > 0 ? e.bytes : 0);
 
 const src = (source: string) => ({ source });
 
@@ -182,11 +218,13 @@ export const optimisticInterruptsMachine = setup({
   },
   guards: {
     /** The VMM reads the guest's virtual interrupt state: the vNIC line is masked. */
-    guestMasked: ({ event }) => event.guestMasked,
+    guestMasked: ({ event }) => event.type !== 'guest.premature' && event.guestMasked,
     /** The last EVI attempt was discarded on a masked line and no EoC has made up for it. */
     lastEviFailed: stateIn({ eviAttempted: 'lastEviFailed' }),
-    rdTooCold: ({ context, event }) => classify(context.p, densityAt(context, event.now)) === 'cold',
-    rdTooHot: ({ context, event }) => classify(context.p, densityAt(context, event.now)) === 'hot',
+    prematureFeedback: ({ context }) => context.p.prematureFeedback,
+    ringPending: ({ context, event }) => context.p.ringCheck && event.type === 'host.eoc' && event.ringPending === true,
+    rdTooCold: ({ context, event }) => classify(context.p, densityAt(context, event.now, eocBytes(event))) === 'cold',
+    rdTooHot: ({ context, event }) => classify(context.p, densityAt(context, event.now, eocBytes(event))) === 'hot',
   },
   actions: {
     /** Opens a new RD window at this arrival and records the decision inputs (ghost). */
@@ -199,6 +237,7 @@ export const optimisticInterruptsMachine = setup({
         lastNow: now,
         lastArrival: { now, bytes: event.bytes, guestMasked: event.guestMasked, injected: false },
         maskedEviOwed: event.guestMasked,
+        prematureEviOwed: false,
         stats: { ...context.stats, eviAttempted: context.stats.eviAttempted + 1 },
       });
       enqueue.emit({ type: 'evi.attempted', now, bytes: event.bytes });
@@ -211,6 +250,11 @@ export const optimisticInterruptsMachine = setup({
       });
       enqueue.emit({ type: 'virq.inject', now, kind: 'evi', deferUntilUnmask: false });
     }),
+    /** The last EVI's handler found nothing: that EVI failed (ghost: an EoC interrupt is owed). */
+    notePremature: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'guest.premature') return;
+      enqueue.assign({ lastNow: effectiveNow(context, event.now), prematureEviOwed: true, stats: { ...context.stats, eviPremature: context.stats.eviPremature + 1 } });
+    }),
     discardEvi: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ stats: { ...context.stats, eviMasked: context.stats.eviMasked + 1 } });
       enqueue.emit({ type: 'evi.masked', now: context.lastNow });
@@ -222,9 +266,12 @@ export const optimisticInterruptsMachine = setup({
       return {
         lastNow: now,
         maskedEviOwed: false,
+        prematureEviOwed: false,
         lastEoc: {
           afterMaskedEvi: context.maskedEviOwed,
-          bytes: a ? a.bytes : null,
+          afterPrematureEvi: context.prematureEviOwed,
+          ringPending: context.p.ringCheck && event.type === 'host.eoc' && event.ringPending === true,
+          bytes: a ? Math.max(a.bytes, eocBytes(event)) : null,
           elapsedNs: a ? now - a.now : null,
           injected: false,
         },
@@ -240,8 +287,22 @@ export const optimisticInterruptsMachine = setup({
         type: 'eoc.injected',
         now: context.lastNow,
         reason: 'after-failed-evi',
-        rd: context.eviAt === null ? null : densityAt(context, context.lastNow),
-        guestMasked: event.guestMasked,
+        rd: context.eviAt === null ? null : densityAt(context, context.lastNow, eocBytes(event)),
+        guestMasked: event.type !== 'guest.premature' && event.guestMasked,
+      });
+    }),
+    injectRingPending: enqueueActions(({ context, event, enqueue }) => {
+      enqueue.assign({
+        lastEoc: context.lastEoc && { ...context.lastEoc, injected: true },
+        stats: { ...context.stats, eocInjectedRingPending: context.stats.eocInjectedRingPending + 1 },
+      });
+      enqueue.emit({ type: 'virq.inject', now: context.lastNow, kind: 'eoc', deferUntilUnmask: true });
+      enqueue.emit({
+        type: 'eoc.injected',
+        now: context.lastNow,
+        reason: 'ring-pending',
+        rd: densityAt(context, context.lastNow, eocBytes(event)),
+        guestMasked: event.type !== 'guest.premature' && event.guestMasked,
       });
     }),
     injectJustRight: enqueueActions(({ context, event, enqueue }) => {
@@ -254,17 +315,17 @@ export const optimisticInterruptsMachine = setup({
         type: 'eoc.injected',
         now: context.lastNow,
         reason: 'just-right',
-        rd: densityAt(context, context.lastNow),
-        guestMasked: event.guestMasked,
+        rd: densityAt(context, context.lastNow, eocBytes(event)),
+        guestMasked: event.type !== 'guest.premature' && event.guestMasked,
       });
     }),
-    discardCold: enqueueActions(({ context, enqueue }) => {
+    discardCold: enqueueActions(({ context, event, enqueue }) => {
       enqueue.assign({ stats: { ...context.stats, eocCold: context.stats.eocCold + 1 } });
-      enqueue.emit({ type: 'eoc.cold', now: context.lastNow, rd: densityAt(context, context.lastNow) });
+      enqueue.emit({ type: 'eoc.cold', now: context.lastNow, rd: densityAt(context, context.lastNow, eocBytes(event)) });
     }),
-    discardHot: enqueueActions(({ context, enqueue }) => {
+    discardHot: enqueueActions(({ context, event, enqueue }) => {
       enqueue.assign({ stats: { ...context.stats, eocHot: context.stats.eocHot + 1 } });
-      enqueue.emit({ type: 'eoc.hot', now: context.lastNow, rd: densityAt(context, context.lastNow) });
+      enqueue.emit({ type: 'eoc.hot', now: context.lastNow, rd: densityAt(context, context.lastNow, eocBytes(event)) });
     }),
     noteQuietEoc: enqueueActions(({ context, enqueue }) => {
       enqueue.assign({ stats: { ...context.stats, eocQuiet: context.stats.eocQuiet + 1 } });
@@ -321,8 +382,15 @@ export const optimisticInterruptsMachine = setup({
             guard: 'lastEviFailed',
             target: 'eocCovered',
             actions: ['recordEoc', 'injectRecovery'],
-            description: 'The last EVI failed on a masked line: always inject, held until the guest unmasks, and clear the failure.',
+            description: 'The last EVI failed (masked line, or a premature handler): always inject, held until the guest unmasks, and clear the failure.',
             meta: src('§4.3.2 ("always results in the injection of a virtual interrupt")'),
+          },
+          {
+            guard: 'ringPending',
+            target: 'eocCovered',
+            actions: ['recordEoc', 'injectRingPending'],
+            description: 'Frames wait in the vNIC ring and the guest is idle (the VMM reads its own device): inject, held until unmask, whatever RD.',
+            meta: src('§4.3.2 (the case EoC must guard against); vNIC ring state read by the VMM'),
           },
           {
             guard: 'rdTooCold',
@@ -348,9 +416,18 @@ export const optimisticInterruptsMachine = setup({
         lastEviSucceeded: {
           description: 'The last EVI was injected into an unmasked line.',
           meta: src('§4.3.1; §4.3.2'),
+          on: {
+            'guest.premature': {
+              guard: 'prematureFeedback',
+              target: 'lastEviFailed',
+              actions: ['notePremature'],
+              description: 'The EVI\'s handler ran before its data landed and found nothing (its ISR read traps): the EVI failed, the next EoC makes up for it.',
+              meta: src('§4.3.1 case 2; §4.3.2 ("success or failure of the last EVI attempt")'),
+            },
+          },
         },
         lastEviFailed: {
-          description: 'The last EVI found the line masked and was discarded; the next EoC must make up for it.',
+          description: 'The last EVI found the line masked and was discarded, or its handler ran premature; the next EoC must make up for it.',
           meta: src('§4.3.1 case 1; §4.3.2'),
         },
       },
@@ -359,11 +436,21 @@ export const optimisticInterruptsMachine = setup({
       description: 'An EoC interrupt has been injected and covers everything received so far; no arrival since.',
       meta: src('§4.3.2; §4.3.3'),
       on: {
-        'host.eoc': {
-          actions: ['recordEoc', 'noteQuietEoc'],
-          description: 'No arrival since the last EoC interrupt: nothing new to announce, no interrupt.',
-          meta: src('§4.3.3 (implicit coalescing)'),
-        },
+        'host.eoc': [
+          {
+            guard: 'ringPending',
+            target: 'eocCovered',
+            reenter: true,
+            actions: ['recordEoc', 'injectRingPending'],
+            description: 'Frames still wait in the vNIC ring with the guest idle (they landed after its last poll): inject again, held until unmask.',
+            meta: src('§4.3.2 (the case EoC must guard against); vNIC ring state read by the VMM'),
+          },
+          {
+            actions: ['recordEoc', 'noteQuietEoc'],
+            description: 'No arrival since the last EoC interrupt: nothing new to announce, no interrupt.',
+            meta: src('§4.3.3 (implicit coalescing)'),
+          },
+        ],
       },
     },
   },
@@ -414,13 +501,41 @@ export const invariants: readonly Invariant<Snap>[] = [
     },
   },
   {
+    name: 'eoc-injects-after-premature-evi',
+    description: 'After the guest reported the last EVI premature (prematureFeedback), the next EoC injects a virtual interrupt, whatever the receive density.',
+    source: '§4.3.1 case 2; §4.3.2',
+    check: (s) => {
+      const e = s.context.lastEoc;
+      return e && e.afterPrematureEvi && !e.injected ? 'an EoC following a premature EVI did not inject' : undefined;
+    },
+    witness: {
+      name: 'eoc-injects-after-premature-evi',
+      description: 'An EoC sometimes injects to make up for a premature EVI.',
+      reached: (s) => s.context.lastEoc?.afterPrematureEvi === true && s.context.lastEoc.injected,
+    },
+  },
+  {
+    name: 'eoc-injects-when-ring-waits',
+    description: 'With ringCheck, an EoC (after an arrival) that finds frames waiting in the ring with the guest idle injects a virtual interrupt.',
+    source: '§4.3.2',
+    check: (s) => {
+      const e = s.context.lastEoc;
+      return e && e.ringPending && e.bytes !== null && !e.injected ? 'an EoC found frames waiting with the guest idle and did not inject' : undefined;
+    },
+    witness: {
+      name: 'eoc-injects-ring-pending',
+      description: 'An EoC sometimes injects because frames wait in the ring.',
+      reached: (s) => s.context.lastEoc?.ringPending === true && s.context.lastEoc.injected,
+    },
+  },
+  {
     name: 'eoc-injects-only-in-band',
     description:
       'Unless the last EVI failed, an EoC injects only when the receive density since the last EVI lies in [alpha, beta] (never too cold, never too hot, never with no arrival).',
     source: '§4.3.2 cases 1-3',
     check: (s) => {
       const e = s.context.lastEoc;
-      if (!e || !e.injected || e.afterMaskedEvi) return undefined;
+      if (!e || !e.injected || e.afterMaskedEvi || e.afterPrematureEvi || e.ringPending) return undefined;
       const rd = ghostDensity(e);
       const { alpha, beta } = s.context.p;
       if (rd === null) return 'an EoC injected although nothing had arrived';
@@ -443,7 +558,7 @@ export const witnesses: readonly Witness<Snap>[] = [
   {
     name: 'hot-then-just-right',
     description: 'An EoC sometimes injects with the density just right after an earlier EoC was too hot (the end of a stream).',
-    reached: (s) => s.context.stats.eocHot > 0 && s.value === 'eocCovered' && s.context.lastEoc?.afterMaskedEvi === false,
+    reached: (s) => s.context.stats.eocHot > 0 && s.value === 'eocCovered' && s.context.lastEoc?.afterMaskedEvi === false && !s.context.lastEoc.afterPrematureEvi,
   },
 ];
 
@@ -462,6 +577,7 @@ export function explorationEvents(s: Snap): Event[] {
     { type: 'host.arrival', now: t + 1000, bytes: ARRIVAL_BYTES, guestMasked: false },
     { type: 'host.arrival', now: t + 1000, bytes: ARRIVAL_BYTES, guestMasked: true },
   ];
+  if (c.eviAt !== null) ev.push({ type: 'guest.premature', now: t });
   const times = [t];
   if (c.eviAt !== null) {
     const mid = Math.sqrt(c.p.alpha * c.p.beta);
@@ -473,6 +589,7 @@ export function explorationEvents(s: Snap): Event[] {
   for (const now of times) {
     ev.push({ type: 'host.eoc', now, guestMasked: false }, { type: 'host.eoc', now, guestMasked: true });
   }
+  ev.push({ type: 'host.eoc', now: t, guestMasked: false, ringPending: true });
   return ev;
 }
 
@@ -488,7 +605,8 @@ export function serializeState(s: Snap): string {
     now,
     a ? [a.guestMasked, a.injected] : null,
     c.maskedEviOwed,
-    e ? [e.afterMaskedEvi, e.injected, eRd === null ? null : classify(c.p, eRd)] : null,
+    c.prematureEviOwed,
+    e ? [e.afterMaskedEvi, e.afterPrematureEvi, e.ringPending, e.injected, eRd === null ? null : classify(c.p, eRd)] : null,
   ]);
 }
 
@@ -504,10 +622,11 @@ export const entry = defineEntry({
     'it, and injects only if alpha <= RD <= beta, discarding "too cold" and "too hot" EoCs. alpha and beta are inputs (defaults 1% and 90% of ' +
     'the 10 Gbps line rate; the dissertation gives no values). Choices made here: every arrival is an EVI attempt and opens the RD window; ' +
     'zero elapsed time is infinitely hot; an EoC interrupt is never discarded; after one, EoCs announce nothing until the next arrival; a ' +
-    'cold or hot EoC leaves the window open. Premature EVIs (handler before data, §4.3.1 case 2) are detected on the guest side, by ' +
-    'guest-interrupts (handler.premature), not here: to this machine such an EVI succeeded. So an EVI whose handler runs before its data ' +
-    'lands (finding nothing, or only earlier frames) is not made good when the EoC density is out of band; the frames wait for the next ' +
-    'arrival. The no-lost-wakeup property therefore assumes the handler never runs ahead of the data, and a test pins the limit.',
+    'cold or hot EoC leaves the window open. A premature EVI (its handler ran before its data landed and found nothing, §4.3.1 case 2) is ' +
+    'reported by the guest side (`guest.premature`: the VMM traps the handler\'s ISR read) and, with prematureFeedback (default), counts as ' +
+    'a failed EVI, so the next EoC injects. With ringCheck (default) an EoC that finds frames waiting in the vNIC ring with the guest idle ' +
+    'injects whatever RD. Without both (the dissertation as written) a premature EVI, or frames landing after the guest\'s last poll, is ' +
+    'not made good when the EoC density is out of band: the frames wait for the next arrival, which a test pins.',
   source: ['§4.3', '§4.3.1', '§4.3.2', '§4.3.3', '§5.2'],
   machine: optimisticInterruptsMachine,
   params,
@@ -522,7 +641,8 @@ export const entry = defineEntry({
   serializeState,
   accepts: [
     { type: 'host.arrival', description: 'The host NIC driver identifies a data arrival for this vNIC (`bytes` announced; `guestMasked` as the VMM reads it).' },
-    { type: 'host.eoc', description: 'End of coalescing: the host NIC emptied its packet queue (`guestMasked` is only reported on `eoc.injected`).' },
+    { type: 'host.eoc', description: 'End of coalescing: the host NIC emptied its packet queue (`guestMasked` is only reported on `eoc.injected`; `bytes`: what the host took from the NIC since the last arrival, counted in RD; `ringPending`: frames wait in the vNIC ring and the guest is idle).' },
+    { type: 'guest.premature', description: 'The handler of the last EVI found the receive ring empty (reported by the VMM trapping its ISR read).' },
   ],
   emits: [
     { type: 'evi.attempted', description: 'Counter: an EVI was attempted for an arrival.' },

@@ -1,7 +1,7 @@
 /**
  * Byte-level codecs the VNET/P bridge needs: Ethernet II (RFC 894), IPv4 (RFC 791) with
  * fragmentation, UDP (RFC 768), the Internet checksum (RFC 1071), and the length-prefixed record
- * framing used for TCP links. Pure functions over `Uint8Array`; no machine state.
+ * framing used for TCP links; and TCP segments (RFC 9293) for the guest TCP workloads (model/tcp.ts). Pure functions over `Uint8Array`; no machine state.
  *
  * Decoders never throw on bad input: they return `{ ok: false, reason }`, with the reason one of
  * the drop reasons the bridge counts (`truncated`, `malformed`, `bad-checksum`).
@@ -268,6 +268,118 @@ export function decodeUdp(srcIp: number, dstIp: number, bytes: Uint8Array): Deco
   const udp = bytes.subarray(0, len);
   if (readU16(udp, 6) !== 0 && udpChecksum(srcIp, dstIp, udp) !== 0) return { ok: false, reason: 'bad-checksum' };
   return { ok: true, srcPort: readU16(udp, 0), dstPort: readU16(udp, 2), payload: udp.subarray(UDP_HEADER_BYTES) };
+}
+
+// ---- TCP (RFC 9293 §3.1) -----------------------------------------------------------------------
+
+export const IPPROTO_TCP = 6;
+/** TCP header without options (RFC 9293 §3.1: Data Offset 5). */
+export const TCP_HEADER_BYTES = 20;
+/** The Timestamps option as Linux sends it on every segment: NOP, NOP, kind 8, length 10, TSval, TSecr (RFC 7323 §3.2, Appendix A layout). */
+export const TCP_TIMESTAMP_OPTION_BYTES = 12;
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+
+/** RFC 9293 §3.1 checksum: the one's-complement sum over the pseudo-header (src, dst, zero, protocol 6, TCP length) and the segment. */
+export function tcpChecksum(srcIp: number, dstIp: number, segment: Uint8Array): number {
+  const pseudo = new Uint8Array(12);
+  writeU32(pseudo, 0, srcIp);
+  writeU32(pseudo, 4, dstIp);
+  pseudo[9] = IPPROTO_TCP;
+  writeU16(pseudo, 10, segment.length);
+  return internetChecksum(segment, 0, segment.length, onesComplementSum(pseudo));
+}
+
+export interface TcpHeader {
+  readonly srcIp: number;
+  readonly dstIp: number;
+  readonly srcPort: number;
+  readonly dstPort: number;
+  /** Sequence and acknowledgment numbers, modulo 2^32. */
+  readonly seq: number;
+  readonly ack: number;
+  /** Control bits (`TCP_ACK | TCP_PSH`, ...). */
+  readonly flags: number;
+  /** The 16-bit Window field as sent (already shifted right by the window scale, RFC 7323 §2.3). */
+  readonly window: number;
+  /** The Timestamps option (RFC 7323 §3), if sent. */
+  readonly timestamps?: { readonly value: number; readonly echo: number };
+}
+
+/** A TCP segment (header, the Timestamps option if given, payload) with its checksum. */
+export function encodeTcp(h: TcpHeader, payload: Uint8Array): Uint8Array {
+  const optBytes = h.timestamps ? TCP_TIMESTAMP_OPTION_BYTES : 0;
+  const hdr = TCP_HEADER_BYTES + optBytes;
+  const out = new Uint8Array(hdr + payload.length);
+  writeU16(out, 0, h.srcPort);
+  writeU16(out, 2, h.dstPort);
+  writeU32(out, 4, h.seq >>> 0);
+  writeU32(out, 8, h.ack >>> 0);
+  out[12] = (hdr / 4) << 4; // Data Offset in 32-bit words
+  out[13] = h.flags & 0xff;
+  writeU16(out, 14, h.window & 0xffff);
+  if (h.timestamps) {
+    out[20] = 1; // NOP
+    out[21] = 1; // NOP
+    out[22] = 8; // kind: Timestamps
+    out[23] = 10;
+    writeU32(out, 24, h.timestamps.value >>> 0);
+    writeU32(out, 28, h.timestamps.echo >>> 0);
+  }
+  out.set(payload, hdr);
+  writeU16(out, 16, tcpChecksum(h.srcIp, h.dstIp, out));
+  return out;
+}
+
+export interface DecodedTcp {
+  readonly ok: true;
+  readonly srcPort: number;
+  readonly dstPort: number;
+  readonly seq: number;
+  readonly ack: number;
+  readonly flags: number;
+  readonly window: number;
+  readonly timestamps: { readonly value: number; readonly echo: number } | undefined;
+  readonly payload: Uint8Array;
+}
+
+/**
+ * Parses a TCP segment (the whole IP payload) and verifies its checksum (RFC 9293 §3.1, §3.10.7.4:
+ * a segment failing it is dropped). Options other than Timestamps are skipped by their length.
+ */
+export function decodeTcp(srcIp: number, dstIp: number, bytes: Uint8Array): DecodedTcp | DecodeFailure {
+  if (bytes.length < TCP_HEADER_BYTES) return { ok: false, reason: 'truncated' };
+  const hdr = (bytes[12] >> 4) * 4;
+  if (hdr < TCP_HEADER_BYTES) return { ok: false, reason: 'malformed' };
+  if (bytes.length < hdr) return { ok: false, reason: 'truncated' };
+  if (tcpChecksum(srcIp, dstIp, bytes) !== 0) return { ok: false, reason: 'bad-checksum' };
+  let timestamps: DecodedTcp['timestamps'];
+  for (let at = TCP_HEADER_BYTES; at < hdr; ) {
+    const kind = bytes[at];
+    if (kind === 0) break; // End of Option List
+    if (kind === 1) {
+      at++;
+      continue;
+    }
+    const len = bytes[at + 1];
+    if (at + 1 >= hdr || len < 2 || at + len > hdr) return { ok: false, reason: 'malformed' };
+    if (kind === 8 && len === 10) timestamps = { value: readU32(bytes, at + 2), echo: readU32(bytes, at + 6) };
+    at += len;
+  }
+  return {
+    ok: true,
+    srcPort: readU16(bytes, 0),
+    dstPort: readU16(bytes, 2),
+    seq: readU32(bytes, 4),
+    ack: readU32(bytes, 8),
+    flags: bytes[13],
+    window: readU16(bytes, 14),
+    timestamps,
+    payload: bytes.subarray(hdr),
+  };
 }
 
 // ---- MAC-in-UDP encapsulation ------------------------------------------------------------------

@@ -337,6 +337,25 @@ export const costParams = {
     fitTo: [ROW.rttNative10G, ROW.udp10G, ROW.tcp10G],
     note: 'Initial guess (about 2 us per packet); not a measurement.',
   }),
+  guestStackCyclesPerMessage: fitted(10_000, {
+    unit: 'cycles',
+    min: 0,
+    max: 100_000_000,
+    description:
+      'Per-message cost of the guest (or native) stack around an application: the system call of a send, the wakeup and system call of a receive that completes a datagram the application reads. Charged once per message, not per packet.',
+    source: 'calibration.md Testbed (guest Linux 2.6.30); §3.3.2',
+    fitTo: [ROW.rttNative10G, ROW.udp10G, ROW.tcp10G],
+    note: 'Initial guess (about 4 us, a system call and a process wakeup); not a measurement. The round trips constrain its sum with guestStackCyclesPerPacket, the throughput rows their split.',
+  }),
+  dispatcherYieldNs: fitted(2_000, {
+    unit: 'ns',
+    min: 0,
+    max: 100_000_000,
+    description: 'One immediate yield of the VNET/P dispatcher thread in VMM-driven mode: from giving up the core to its next poll round (one host scheduling round on an otherwise idle core).',
+    source: '§5.1.2 (VMM-driven mode), §5.1.7 (immediate yield)',
+    fitTo: [],
+    note: 'Initial guess; no baseline row separates it (it only adds to the latency of a frame queued while the thread yields).',
+  }),
   hostUdpCyclesPerPacket: fitted(5_000, {
     unit: 'cycles/packet',
     min: 0,
@@ -374,6 +393,16 @@ export const costParams = {
     fitTo: [ROW.rttNative10G],
     note: 'Initial guess; not a measurement.',
   }),
+  vnetuWakeupNs: fitted(100_000, {
+    unit: 'ns',
+    min: 0,
+    max: 100_000_000,
+    description:
+      'Scheduling latency of the VNET/U daemon: from a frame reaching it (TAP device or UDP socket readable) while it was blocked to it running. Latency, not CPU time: a busy daemon pays none.',
+    source: '§3.1 (user-level overlay: kernel/user transitions and scheduling)',
+    fitTo: [ROW.vnetu, ROW.vnetuRatio],
+    note: 'Initial guess; not a measurement. The latency row fits it, the throughput row the per-crossing cost.',
+  }),
   vnetuContextSwitchCycles: fitted(20_000, {
     unit: 'cycles',
     min: 0,
@@ -385,7 +414,7 @@ export const costParams = {
   }),
 
   // ---- Host noise (§3.2.3, §4.5) -----------------------------------------------------------------
-  linuxNoiseMeanIntervalNs: fitted(10_000_000, {
+  linuxNoiseMeanIntervalNs: fitted(1_000_000_000, {
     unit: 'ns',
     min: 1,
     max: 1_000_000_000_000,
@@ -394,7 +423,7 @@ export const costParams = {
     fitTo: [ROW.variability],
     note: 'Initial guess; not a measurement.',
   }),
-  linuxNoiseDurationNs: fitted(200_000, {
+  linuxNoiseDurationNs: fitted(1_000_000, {
     unit: 'ns',
     min: 0,
     max: 1_000_000_000_000,
@@ -403,7 +432,7 @@ export const costParams = {
     fitTo: [ROW.variability],
     note: 'Initial guess; not a measurement.',
   }),
-  lwkNoiseMeanIntervalNs: fitted(1_000_000_000, {
+  lwkNoiseMeanIntervalNs: fitted(10_000_000_000, {
     unit: 'ns',
     min: 1,
     max: 1_000_000_000_000,
@@ -421,6 +450,211 @@ export const costParams = {
     source: '§4.5',
     fitTo: [],
     note: 'Initial guess; an assumption for the same reason as lwkNoiseMeanIntervalNs.',
+  }),
+
+  // ---- InfiniBand hosts (session 2) ----------------------------------------------------------------
+  // IB fabric and the native verbs / SDP hosts (model/ib-fabric.ts, model/ib-verbs-paths.ts).
+  ibPcieDataBitRate: given(16_000_000_000, {
+    unit: 'bit/s',
+    min: 1_000_000,
+    max: 1_000_000_000_000,
+    description:
+      "Data rate per direction of the HCA's PCI Express link: 8 lanes x 2.5 GT/s x 8b/10b. The MT26428 is a PCIe 2.0 x8 part, but the hosts' nVidia MCP55 chipset (whose on-board NIC is the testbed's 1 Gbps Forcedeth) offers PCIe 1.0a, so the link trains at 2.5 GT/s. An inference from the testbed parts, not a reported figure.",
+    source: `${CAL_TESTBED} (MCP55 Forcedeth NIC, MT26428 HCA); PCI Express Base 1.0a (2.5 GT/s, 8b/10b)`,
+  }),
+  ibPcieTlpPayloadBytes: fitted(128, {
+    unit: 'bytes',
+    min: 64,
+    max: 4_096,
+    description: 'PCIe Max_Payload_Size: payload bytes per DMA transaction layer packet of the HCA (each carries ibPcieTlpOverheadBytes more).',
+    source: 'PCI Express Base 1.0a §2.2 (Max_Payload_Size 128..4096)',
+    fitTo: ['TCP over InfiniBand (ttcp): Native+SDP uni-stream 10 Gbps, and 10 Gbps per stream in the bi-stream test'],
+    note: 'Initial guess: 128 bytes, the usual setting of chipsets of that generation; the testbed value is not reported.',
+  }),
+  ibPcieTlpOverheadBytes: given(24, {
+    unit: 'bytes',
+    min: 0,
+    max: 64,
+    description: 'Bytes each PCIe DMA TLP adds to its payload: 4-DW header with 64-bit address (16), sequence number (2), LCRC (4), start/end framing (2). DLLP traffic (ACKs, flow-control updates) is not counted.',
+    source: 'PCI Express Base 1.0a §2.2.1 (TLP header), §3.5 (sequence number, LCRC), §4.2 (framing symbols)',
+  }),
+  ibHcaTxNs: fitted(500, {
+    unit: 'ns',
+    min: 0,
+    max: 1_000_000,
+    description: 'HCA send-side latency of a work request: doorbell write, WQE fetch over PCIe and the start of the first data read, before the first packet can go on the wire.',
+    source: 'model/ib-fabric.ts; PCI Express 1.0a round trips on the host bus',
+    fitTo: ['HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth'],
+    note: 'Initial guess (half a microsecond: one PCIe read round trip plus processing); not a measurement.',
+  }),
+  ibHcaRxNs: fitted(250, {
+    unit: 'ns',
+    min: 0,
+    max: 1_000_000,
+    description: 'HCA receive-side latency from the last packet of a message being in host memory to its completion queue entry being written.',
+    source: 'model/ib-fabric.ts',
+    fitTo: ['HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth'],
+    note: 'Initial guess; not a measurement.',
+  }),
+  ibSwitchLatencyNs: given(100, {
+    unit: 'ns',
+    min: 0,
+    max: 1_000_000,
+    description: 'Port-to-port (cut-through) latency of the MTS3600 switch (InfiniScale IV).',
+    source: `${CAL_TESTBED} (Mellanox MTS3600); Mellanox MTS3600 / InfiniScale IV product brief ("100 ns" port-to-port)`,
+  }),
+  ibLinkPropagationNs: fitted(10, {
+    unit: 'ns',
+    min: 0,
+    max: 1_000_000,
+    description: 'Propagation over one HCA-switch cable (about 5 ns per metre of copper).',
+    source: `${CAL_TESTBED} (cable lengths not reported)`,
+    fitTo: [],
+    note: 'An assumption (2 m cables), not fitted: it is small against every other term.',
+  }),
+  ibVerbsPostCycles: fitted(500, {
+    unit: 'cycles',
+    min: 0,
+    max: 100_000_000,
+    description: 'User-space ibv_post_send or ibv_post_recv of one work request (build the WQE, memory barrier, doorbell MMIO write).',
+    source: 'libibverbs/libmlx4 post path; model/ib-verbs-paths.ts',
+    fitTo: ['HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth'],
+    note: 'Initial guess (about 0.2 us); not a measurement.',
+  }),
+  ibVerbsPollCycles: fitted(250, {
+    unit: 'cycles',
+    min: 0,
+    max: 100_000_000,
+    description: 'ibv_poll_cq of one completion entry (read the CQE from host memory, update the consumer index).',
+    source: 'libibverbs/libmlx4 poll path; model/ib-verbs-paths.ts',
+    fitTo: ['HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth'],
+    note: 'Initial guess (about 0.1 us); not a measurement.',
+  }),
+  mpiOpenibEagerLimitBytes: given(12_288, {
+    unit: 'bytes',
+    min: 0,
+    max: 1_048_576,
+    description: "OpenMPI openib BTL eager limit: larger messages use the rendezvous protocol (RDMA).",
+    source: 'OpenMPI 1.3 btl_openib_eager_limit default (12 KiB); calibration.md MPI rows (IMB 3.2.2, OpenMPI 1.3)',
+  }),
+  mpiMessageCycles: fitted(1_500, {
+    unit: 'cycles',
+    min: 0,
+    max: 100_000_000,
+    description: 'OpenMPI per-message software cost on one side (PML request, matching, BTL fragment header), excluding copies and verbs calls.',
+    source: 'model/ib-verbs-paths.ts (ob1 PML over the openib BTL)',
+    fitTo: [
+      'HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth',
+      'MPI over InfiniBand, large messages: Native+IPoIB about 47% of Native+Uverbs',
+    ],
+    note: 'Initial guess (about 0.65 us); not a measurement.',
+  }),
+  sdpZcopyThresholdBytes: given(65_536, {
+    unit: 'bytes',
+    min: 0,
+    max: 1_048_576,
+    description: 'SDP zero-copy threshold: a send() of at least this many bytes goes zero-copy (SrcAvail, the sink RDMA-reads the user buffer); smaller ones are copied through the private buffers (bcopy).',
+    source: 'OFED ib_sdp sdp_main.c module parameter sdp_zcopy_thresh (default 65536)',
+  }),
+  sdpBufferBytes: given(32_768, {
+    unit: 'bytes',
+    min: 1_024,
+    max: 1_048_576,
+    description: 'Payload of one SDP private (bcopy) buffer: one receive buffer per credit.',
+    source: 'OFED ib_sdp sdp.h (SDP_MAX_SEND_SKB_FRAGS x PAGE_SIZE = 32 KiB of fragments per buffer, 64 buffers per ring)',
+  }),
+  sdpMessageCycles: fitted(3_000, {
+    unit: 'cycles',
+    min: 0,
+    max: 100_000_000,
+    description: 'SDP per-buffer host cost on one side: socket call share, BSDH header, posting the work request or taking the completion, credit update; excludes the copy.',
+    source: 'OFED ib_sdp sdp_bcopy.c / sdp_tx.c / sdp_rx.c',
+    fitTo: ['TCP over InfiniBand (ttcp): Native+SDP uni-stream 10 Gbps, and 10 Gbps per stream in the bi-stream test'],
+    note: 'Initial guess (about 1.3 us); not a measurement.',
+  }),
+  vtoeSocketCyclesPerOp: fitted(3_000, {
+    unit: 'cycles',
+    min: 0,
+    max: 100_000_000,
+    description:
+      'Guest cost of one VNET socket operation (§5.3.2): the send()/recv() system call through the AF_INET_VNET socket module, building a VWQE or taking a completion; no TCP/IP processing and no data copy.',
+    source: '§5.3.2 (VNET socket provider and VTOE socket module); §4.6.3 (VWQEs)',
+    fitTo: [],
+    note:
+      'Initial guess (about 1.3 us: a system call and a socket-layer pass). No baseline row constrains it: it occurs only in VNET+VTOE, whose results are kept aside and must not be used to fit it.',
+  }),
+  vtoeAgentCyclesPerWqe: fitted(2_000, {
+    unit: 'cycles',
+    min: 0,
+    max: 100_000_000,
+    description:
+      'VMM cost of the connection agent per VWQE and per completion (§4.6.2, §5.3.1): map SID to CID (or back) and post the guest buffer on the shadow RC queue pair (or take its completion), without copying data.',
+    source: '§4.6.2 (VNET_Core_CA maps SIDs and CIDs, provides receive buffers); §5.3.1 "Transmission with zero overlay copy"',
+    fitTo: [],
+    note:
+      'Initial guess (a table lookup and a verbs post or poll, under 1 us). No baseline row constrains it: only VNET+VTOE uses it, and its results are kept aside.',
+  }),
+  // IPoIB host driver (model/ipoib.ts), connected mode (RFC 4755) as the 65520-byte MTU implies.
+  ipoibHeaderBytes: given(4, {
+    unit: 'bytes',
+    min: 4,
+    max: 4,
+    description: 'IPoIB encapsulation header in front of every IP packet: EtherType (2 bytes) and 2 reserved bytes; the same header in datagram and connected mode.',
+    source: 'RFC 4391 §6 ("IPoIB encapsulation header"); RFC 4755 §4 (connected mode uses the same encapsulation)',
+  }),
+  ipoibTxCyclesPerPacket: fitted(10_000, {
+    unit: 'cycles/packet',
+    min: 0,
+    max: 100_000_000,
+    description:
+      'IPoIB driver transmit of one IP packet (ipoib_cm_send): neighbour lookup, IPoIB header, DMA mapping of the one-segment skb, posting the RC send work request and ringing the doorbell; excludes the stack and the checksum.',
+    source: 'Linux drivers/infiniband/ulp/ipoib/ipoib_cm.c (2.6.30: one SGE per send, every send signalled); RFC 4755',
+    fitTo: [
+      'MPI over InfiniBand, large messages: Native+IPoIB about 47% of Native+Uverbs',
+      'MPI over InfiniBand, large messages: VNET+IPoIB about 28% of Native+Uverbs',
+      'HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth',
+    ],
+    note: 'Initial guess (about 4 us); not a measurement.',
+  }),
+  ipoibRxCyclesPerPacket: fitted(10_000, {
+    unit: 'cycles/packet',
+    min: 0,
+    max: 100_000_000,
+    description:
+      'IPoIB driver receive of one IP packet in its NAPI poll (ipoib_cm_handle_rx_wc): the completion, a fresh receive buffer posted to the shared receive queue, stripping the IPoIB header, netif_receive_skb; excludes the stack and the checksum.',
+    source: 'Linux drivers/infiniband/ulp/ipoib/ipoib_cm.c (receive through an SRQ, NAPI poll ipoib_poll)',
+    fitTo: [
+      'MPI over InfiniBand, large messages: Native+IPoIB about 47% of Native+Uverbs',
+      'MPI over InfiniBand, large messages: VNET+IPoIB about 28% of Native+Uverbs',
+      'HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth',
+    ],
+    note: 'Initial guess (about 4 us); not a measurement.',
+  }),
+  ipoibTxCompletionCyclesPerPacket: fitted(2_000, {
+    unit: 'cycles/packet',
+    min: 0,
+    max: 100_000_000,
+    description:
+      'IPoIB driver handling of one send completion (ipoib_cm_handle_tx_wc: unmap, free the skb, wake the queue), in the same NAPI poll as receives: connected-mode send queues complete on the receive CQ.',
+    source: 'Linux ipoib_cm.c ipoib_cm_create_tx_qp (send_cq = recv_cq = priv->recv_cq, IB_SIGNAL_ALL_WR in 2.6.x)',
+    fitTo: ['TCP over InfiniBand: Native+IPoIB bi-stream each stream drops to half the wire capacity'],
+    note: 'Initial guess (under 1 us); not a measurement.',
+  }),
+  ipoibChecksumCyclesPerByte: fitted(1, {
+    unit: 'cycles/byte',
+    min: 0,
+    max: 1_000,
+    integer: false,
+    description:
+      'Software checksum of every byte sent and received over IPoIB connected mode, which offers no checksum offload (the Ethernet NICs offload it); charged once on transmit and once on receive, on the IPoIB driver core.',
+    source: 'Linux ipoib_cm.c (2.6.30 connected mode clears NETIF_F_IP_CSUM/SG/TSO); Documentation/infiniband/ipoib.rst',
+    fitTo: [
+      'MPI over InfiniBand, large messages: Native+IPoIB about 47% of Native+Uverbs',
+      'MPI over InfiniBand, large messages: VNET+IPoIB about 28% of Native+Uverbs',
+      'HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth',
+      'TCP over InfiniBand: Native+IPoIB bi-stream each stream drops to half the wire capacity',
+    ],
+    note: 'Initial guess (about 2.3 GB/s per core, like one copy); not a measurement.',
   }),
 } as const satisfies Record<string, CostSpec>;
 

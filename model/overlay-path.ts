@@ -33,16 +33,20 @@ import type { Frame } from '../machines/virtio-ring.js';
 import { virtioRingMachine } from '../machines/virtio-ring.js';
 import { dispatcherMachine } from '../machines/dispatcher.js';
 import { routingMachine, frameMacs, type RouteSpec } from '../machines/routing.js';
-import { bridgeMachine } from '../machines/bridge.js';
+import { bridgeMachine, params as bridgeParams } from '../machines/bridge.js';
 import { hostNicMachine } from '../machines/host-nic.js';
 import { optimisticInterruptsMachine } from '../machines/optimistic-interrupts.js';
 import { guestInterruptsMachine } from '../machines/guest-interrupts.js';
 import { cutThroughMachine } from '../machines/cut-through.js';
+import { adaptiveModeMachine } from '../machines/adaptive-mode.js';
 import { encodeEthernet, encodeIpv4, encodeUdp, ETHERTYPE_IPV4, IPPROTO_UDP, parseMac, parseIpv4Address } from '../machines/packet.js';
 import { cycles, defaultCosts, ethernetSerializationNs, type Costs } from './costs.js';
+import type { Random } from './random.js';
 import { System, type ComponentContext, type SystemOptions, type WiringContext } from './wiring.js';
 
-export type HostName = 'A' | 'B';
+/** The hosts of a path, in order: a two-host path has A and B; an n-host path A .. F. */
+export const HOST_NAMES = ['A', 'B', 'C', 'D', 'E', 'F'] as const;
+export type HostName = (typeof HOST_NAMES)[number];
 /** How a guest reaches its host's NIC. */
 export type PathKind = 'native' | 'passthrough' | 'vnetp' | 'vnetu';
 
@@ -57,8 +61,8 @@ export type PathKind = 'native' | 'passthrough' | 'vnetp' | 'vnetu';
  *   replaced by these.
  * - `cutThrough` (§4.4): the `cut-through` machine runs in mode `cut-through` instead of `copy`:
  *   no payload copy on transmit (headers as their own scatter/gather segment) or receive (DMA).
- * - `host` (§4.5): `lwk` for the lightweight-kernel host of VNET/P+. The paths model no host noise
- *   (the calibrated costs were fitted without it), so the LWK host changes nothing here yet.
+ * - `host` (§4.5): the host OS under the VMM, which decides the host noise on every core of the
+ *   host (`linux`: the Linux noise parameters; `lwk`: the lightweight kernel's).
  */
 export interface VnetpPlus {
   readonly optimisticInterrupts: boolean;
@@ -72,7 +76,27 @@ export const VNETP_PLAIN: VnetpPlus = { optimisticInterrupts: false, cutThrough:
 export interface NicCoalescing {
   readonly rxUsecs: number;
   readonly rxFrames: number;
+  /** Receive descriptors (the host-nic machine's `queueFrames`; default the machine's). */
+  readonly queueFrames?: number;
 }
+
+/**
+ * A host link device other than the Ethernet host NIC and wire (for example IP over InfiniBand).
+ * Called once per host while the path is built, it must add a component or machine named
+ * `${h}.nic` that accepts `{ type: 'tx', now, frame }` (the host stack or the bridge sends a
+ * packet: an Ethernet frame whose IPv4 packet the device carries to the host owning the
+ * destination MAC) and emits `{ type: 'host.rx', frame }` once a packet has been received and the
+ * host driver hands it up (after the device's own receive costs). `owner` maps a destination MAC
+ * to the host it belongs to.
+ */
+export type HostDevice = (
+  sys: System,
+  h: HostName,
+  hosts: readonly HostName[],
+  owner: (mac: string) => HostName | undefined,
+  /** The host's cores: a device charges its driver work here (serialized with the path's, counted in `path.cpu`). */
+  cpu: { use(kind: CoreKind, now: number, ns: number): number },
+) => void;
 
 export interface TwoHostOptions {
   readonly kind: PathKind;
@@ -90,6 +114,19 @@ export interface TwoHostOptions {
   readonly plus?: VnetpPlus;
   /** Faults on the wire between the hosts (default none). */
   readonly wireFaults?: WireFaultHook;
+  /** How many hosts, 2 (default) to 6, all on one switch. */
+  readonly hosts?: number;
+  /** A link device instead of the Ethernet host NIC and wire (default Ethernet). */
+  readonly device?: HostDevice;
+  /** MTU of the host network under the bridge, when it differs from the guest's `mtu` (IPoIB's 65520); default `mtu`. */
+  readonly hostMtu?: number;
+  /** Host OS noise on the cores (default true: Linux hosts noisy, a `lwk` VNET/P+ host quiet). */
+  readonly noise?: boolean;
+  /**
+   * Transmit mode of the VNET/P dispatcher: `adaptive` (default, §5.1.7: the adaptive-mode
+   * machine switches guest-driven and VMM-driven by the packet rate) or a fixed mode.
+   */
+  readonly txMode?: 'adaptive' | 'guest-driven' | 'vmm-driven';
   /** Replacement machines (deliberately broken variants, for tests that must see a property fail). */
   readonly machines?: {
     readonly optimisticInterrupts?: typeof optimisticInterruptsMachine;
@@ -106,15 +143,22 @@ export const HOST_B = { ip: '10.0.0.2', mac: '02:00:00:00:00:02' };
 export const GUEST_A_IP = '192.168.0.10';
 export const GUEST_B_IP = '192.168.0.11';
 
-const HOSTS = {
-  A: { host: HOST_A, guestMac: GUEST_A_MAC, guestIp: GUEST_A_IP },
-  B: { host: HOST_B, guestMac: GUEST_B_MAC, guestIp: GUEST_B_IP },
-} as const;
-const other = (h: HostName): HostName => (h === 'A' ? 'B' : 'A');
+/** Addresses of host i (0 = A): A and B keep the constants above, the rest follow the pattern. */
+function addressesOf(i: number): { host: { ip: string; mac: string }; guestMac: string; guestIp: string } {
+  const hex = (10 + i).toString(16).padStart(2, '0');
+  return {
+    host: { ip: `10.0.0.${i + 1}`, mac: `02:00:00:00:00:${(i + 1).toString(16).padStart(2, '0')}` },
+    guestMac: `52:54:00:00:00:${hex}`,
+    guestIp: `192.168.0.${10 + i}`,
+  };
+}
+const indexOf = (h: HostName) => HOST_NAMES.indexOf(h);
 
 /** The guest and host addresses of host `h` (workloads build their frames from these). */
 export function guestAddress(h: HostName): { readonly guestMac: string; readonly guestIp: string; readonly hostMac: string; readonly hostIp: string } {
-  const a = HOSTS[h];
+  const i = indexOf(h);
+  if (i < 0) throw new RangeError(`unknown host ${String(h)}: hosts are ${HOST_NAMES.join(', ')}`);
+  const a = addressesOf(i);
   return { guestMac: a.guestMac, guestIp: a.guestIp, hostMac: a.host.mac, hostIp: a.host.ip };
 }
 
@@ -137,20 +181,121 @@ export interface WirePacket {
  */
 export type WireFaultHook = (p: WirePacket, deliver: (atNs: number, packet: Uint8Array) => void) => void;
 
+/** The bridge's reassembly timeout (its default; the paths do not change it). */
+const reassemblyTimeoutNs = bridgeParams.reassemblyTimeoutNs.default;
+/** Entries of the guest's virtio transmit ring: the stack holds frames back (netif_stop_queue) while it is full. */
+const TX_RING_SIZE = 256;
+/** Entries of the guest's virtio receive ring (Palacios' virtio NIC queue size), all posted by the driver. */
+const RX_RING_SIZE = 256;
+
 /** Largest guest frame the path accepts: the bridge's largest encapsulated frame. */
 export const MAX_FRAME_BYTES = 65535 - 20 - 8;
+
+/** What runs on a core: the guest (its stack, its driver, a VM exit it is stuck in), the VMM's dispatcher thread, the host kernel's receive path. */
+export type CoreKind = 'guest' | 'vmm' | 'host';
+
+/**
+ * One CPU core: work is served in the order it is handed over, each piece starting when the core
+ * is free; host noise events take the core for their duration whenever they come, delaying work
+ * in progress (a preemption). Busy time is accounted by what ran, noise apart.
+ */
+class Core {
+  #until = 0;
+  #busy = 0;
+  #nextNoise = Number.POSITIVE_INFINITY;
+  readonly #noise: { readonly random: Random; readonly meanNs: number; readonly durationNs: number } | undefined;
+
+  readonly #wakeupNs: number;
+
+  /** `wakeupNs`: a thread that blocked when idle is scheduled this long after work arrives (latency, not busy time). */
+  constructor(noise?: { readonly random: Random; readonly meanNs: number; readonly durationNs: number }, wakeupNs = 0) {
+    this.#wakeupNs = wakeupNs;
+    this.#noise = noise && noise.durationNs > 0 ? noise : undefined;
+    if (this.#noise) this.#nextNoise = this.#noise.random.exponentialNs(this.#noise.meanNs);
+  }
+
+  /** Runs `ns` of work handed over at `now`; returns when it completes. */
+  use(now: number, ns: number): number {
+    let start = now >= this.#until ? now + this.#wakeupNs : this.#until;
+    let remaining = ns;
+    const n = this.#noise;
+    // Noise events in time order: one that came while the core was idle holds it until it ends;
+    // one that comes before the work is done preempts it for its duration.
+    while (n && this.#nextNoise < start + remaining) {
+      const at = this.#nextNoise;
+      if (at <= start) {
+        start = Math.max(start, at + n.durationNs);
+      } else {
+        remaining -= at - start;
+        start = at + n.durationNs;
+      }
+      this.#nextNoise = at + Math.max(1, n.random.exponentialNs(n.meanNs));
+    }
+    this.#until = start + remaining;
+    this.#busy += ns;
+    return this.#until;
+  }
+
+  get busyNs(): number {
+    return this.#busy;
+  }
+}
+
+/** CPU time accounting of a path. */
+export interface CpuAccount {
+  /** ns of work handed to host `h`'s cores since time 0 (`kind`: one kind of core; default all). */
+  busyNs(h: HostName, kind?: CoreKind): number;
+}
 
 export interface TwoHostPath {
   readonly system: System;
   readonly kind: PathKind;
   /** The VNET/P+ optimizations the path was built with (plain for every kind but an optimized vnetp). */
   readonly plus: VnetpPlus;
-  /** Packets that crossed the wire, with the time they started and the host that sent them. */
-  readonly wire: { timeNs: number; from: HostName; packet: Uint8Array }[];
+  /** Packets that crossed the wire, with the time they started, the host that sent them and the one it went to. */
+  readonly wire: { timeNs: number; from: HostName; to: HostName; packet: Uint8Array }[];
   /** The hosts, in order. */
   readonly hosts: readonly HostName[];
-  /** Component names a workload uses: each guest's stack (`send` events in, `deliver` effects out). */
+  /** Component names a workload uses: each guest's stack (`send` events in, `deliver` effects out); only `hosts` have one. */
   readonly stack: Readonly<Record<HostName, string>>;
+  /** CPU busy time per host and kind of core. */
+  readonly cpu: CpuAccount;
+  /** The hosts' link: the Ethernet host NIC and wire, or a `device` (whose `${h}.nic` emits `tx.complete` with `frameId` when a frame has left). */
+  readonly link: 'ethernet' | 'device';
+}
+
+/** The send event of a guest stack: `app` false for a datagram the kernel itself sends (an ICMP echo reply). */
+export interface StackSend {
+  readonly type: 'send';
+  readonly frames: readonly Frame[];
+  readonly app?: boolean;
+}
+
+const IPPROTO_ICMP = 1;
+const IPPROTO_UDP_ = 17;
+
+/**
+ * Whether a received frame completes a datagram an application reads (a UDP datagram, an ICMP
+ * message other than an echo request, which the kernel answers itself): the stack charges the
+ * per-message receive cost (wakeup, system call) on its last fragment. TCP segments are charged
+ * per packet only: a streaming reader is woken once per many segments (the TCP workload charges its
+ * reads itself). `echoRequests` remembers which datagram ids are echo requests (from their first fragment).
+ */
+function completesAppDatagram(frame: Frame, echoRequests: Set<number>): boolean {
+  const d = frame.data;
+  if (!d || d.length < 34 || ((d[12] << 8) | d[13]) !== 0x0800) return false;
+  const ip = d.subarray(14);
+  const ihl = (ip[0] & 0x0f) * 4;
+  const id = (ip[4] << 8) | ip[5];
+  const flags = (ip[6] << 8) | ip[7];
+  const offset = flags & 0x1fff;
+  const more = (flags & 0x2000) !== 0;
+  if (ip[9] === IPPROTO_ICMP && offset === 0 && ip[ihl] === 8) echoRequests.add(id);
+  if (more) return false;
+  if (ip[9] === IPPROTO_UDP_) return true;
+  if (ip[9] !== IPPROTO_ICMP) return false;
+  if (echoRequests.delete(id)) return false;
+  return offset !== 0 || ip[ihl] !== 8;
 }
 
 /**
@@ -159,160 +304,422 @@ export interface TwoHostPath {
  * `{ type: 'send', frames }` to `stack[h]`, and runs the system.
  */
 export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
+  return buildHostsPath(o);
+}
+
+/**
+ * Builds `o.hosts` hosts (default 2) on one switch. Each host has cores (`guest`, `vmm`, `host`)
+ * whose work is serialized (model/overlay-path.ts `Core`): the guest stack, a VM exit and the
+ * dispatch done in its context occupy the guest's core; the dispatcher thread of VMM-driven mode
+ * occupies the VMM core; the host NIC's interrupt, NAPI poll, the bridge's receive, routing and the
+ * copy into the guest's ring occupy the host kernel's core.
+ */
+export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
   const c = o.costs ?? defaultCosts;
+  const n = o.hosts ?? 2;
+  if (!Number.isInteger(n) || n < 2 || n > HOST_NAMES.length) {
+    throw new RangeError(`hosts must be an integer from 2 to ${HOST_NAMES.length}, got ${String(o.hosts)}`);
+  }
+  const hosts = HOST_NAMES.slice(0, n) as HostName[];
   const sys = new System({ seed: o.seed ?? 1, ...o.system });
   const wire: TwoHostPath['wire'] = [];
   const exitNs = cycles(c.vmExitEntryCycles, c.cpuHz);
   const irqNs = cycles(c.irqToHandlerCycles, c.cpuHz);
   const stackNs = cycles(c.guestStackCyclesPerPacket, c.cpuHz);
+  const messageNs = cycles(c.guestStackCyclesPerMessage, c.cpuHz);
   const coreNs = cycles(c.vnetCoreCyclesPerPacket, c.cpuHz);
   const hostUdpNs = cycles(c.hostUdpCyclesPerPacket, c.cpuHz);
   const irqToPollNs = cycles(c.hostIrqToPollCycles, c.cpuHz);
   const copyNs = (bytes: number) => cycles(c.copyCyclesPerByte * bytes, c.cpuHz);
-  const nicInput = { mtu: o.mtu, ...(o.nic ?? {}) };
-  // VNET/U runs the overlay's routing and encapsulation in a user-level daemon: same machines, plus crossings.
+  const { queueFrames, ...coalescing } = o.nic ?? ({} as Partial<NicCoalescing>);
+  const nicInput = { mtu: o.mtu, ...coalescing, ...(queueFrames !== undefined ? { rxQueueSize: queueFrames } : {}) };
   const vnetp = o.kind === 'vnetp' || o.kind === 'vnetu';
+  // VNET/U runs the overlay's routing and encapsulation in a user-level daemon: same machines, plus crossings.
   const crossNs = o.kind === 'vnetu' ? cycles(c.vnetuContextSwitchCycles, c.cpuHz) : 0;
+  const wakeupNs = o.kind === 'vnetu' ? c.vnetuWakeupNs : 0;
   const plus = o.kind === 'vnetp' ? (o.plus ?? VNETP_PLAIN) : VNETP_PLAIN;
   const oi = plus.optimisticInterrupts;
+  if (oi && o.device) throw new RangeError('optimistic interrupts need the Ethernet host NIC (its interrupt and end of coalescing): a `device` path cannot have them');
+  const txMode = o.txMode ?? 'adaptive';
 
-  for (const h of ['A', 'B'] as const) {
-    const peer = other(h);
-    const me = HOSTS[h];
-    const nic = sys.addMachine(`${h}.nic`, hostNicMachine, nicInput);
-    const tx = vnetp ? sys.addMachine(`${h}.tx`, virtioRingMachine, { role: 'tx', queueSize: 256 }) : undefined;
-    const rx = vnetp ? sys.addMachine(`${h}.rx`, virtioRingMachine, { role: 'rx', queueSize: 256 }) : undefined;
-    const disp = vnetp ? sys.addMachine(`${h}.dispatcher`, dispatcherMachine, { nics: 1 }) : undefined;
+  // Which host owns a MAC: the switch forwards by destination MAC, guest or host.
+  const owners = new Map<string, HostName>();
+  for (const h of hosts) {
+    const a = guestAddress(h);
+    owners.set(a.guestMac, h);
+    owners.set(a.hostMac, h);
+  }
+  const owner = (mac: string) => owners.get(mac);
+  const macOf = (d: Uint8Array) => Array.from(d.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+
+  // Cores, each with host noise from its own random stream (Linux hosts; the LWK host of VNET/P+).
+  const cores = new Map<string, Core>();
+  const noisy = o.noise ?? true;
+  const noiseMean = plus.host === 'lwk' ? c.lwkNoiseMeanIntervalNs : c.linuxNoiseMeanIntervalNs;
+  const noiseDuration = plus.host === 'lwk' ? c.lwkNoiseDurationNs : c.linuxNoiseDurationNs;
+  const coreOf = (h: HostName, k: CoreKind): Core => {
+    const key = `${h}.${k}`;
+    let core = cores.get(key);
+    if (!core) {
+      core = new Core(noisy ? { random: sys.random.split(`noise:${key}`), meanNs: noiseMean, durationNs: noiseDuration } : undefined);
+      cores.set(key, core);
+    }
+    return core;
+  };
+  for (const h of hosts) for (const k of ['guest', 'vmm', 'host'] as const) coreOf(h, k);
+  // VNET/U's user-level daemon: its own thread, woken (after a scheduling latency) when it was
+  // blocked; each frame crosses between kernel and daemon on it (§3.1). Accounted as host time.
+  const daemons = new Map<HostName, Core>();
+  const cross = (h: HostName, at: number): number => {
+    if (crossNs === 0) return at;
+    let d = daemons.get(h);
+    if (!d) {
+      d = new Core(noisy ? { random: sys.random.split(`noise:${h}.daemon`), meanNs: noiseMean, durationNs: noiseDuration } : undefined, wakeupNs);
+      daemons.set(h, d);
+    }
+    return d.use(at, crossNs);
+  };
+  const cpu: CpuAccount = {
+    busyNs: (h, kind) => {
+      const kinds: readonly CoreKind[] = kind ? [kind] : ['guest', 'vmm', 'host'];
+      const daemon = kinds.includes('host') ? (daemons.get(h)?.busyNs ?? 0) : 0;
+      return kinds.reduce((t: number, k) => t + (cores.get(`${h}.${k}`)?.busyNs ?? 0), daemon);
+    },
+  };
+
+  // The switch: one output port per host, serializing at the link rate (cut-through: a packet
+  // leaves as soon as its input is done and the port is free; with two hosts it never waits).
+  const portFree = new Map<HostName, number>();
+
+  for (const h of hosts) {
+    const me = addressesOf(indexOf(h));
+    const guestCore = coreOf(h, 'guest');
+    const vmmCore = coreOf(h, 'vmm');
+    const hostCore = coreOf(h, 'host');
+    const nic = o.device ? undefined : sys.addMachine(`${h}.nic`, hostNicMachine, nicInput);
+    if (o.device) o.device(sys, h, hosts, owner, { use: (k, now, ns) => coreOf(h, k).use(now, ns) });
+    const tx = vnetp ? sys.addMachine(`${h}.tx`, virtioRingMachine, { role: 'tx', queueSize: TX_RING_SIZE }) : undefined;
+    const rx = vnetp ? sys.addMachine(`${h}.rx`, virtioRingMachine, { role: 'rx', queueSize: RX_RING_SIZE }) : undefined;
+    const disp = vnetp
+      ? sys.addMachine(`${h}.dispatcher`, dispatcherMachine, { nics: 1, initialMode: txMode === 'vmm-driven' ? 'vmm-driven' : 'guest-driven' })
+      : undefined;
+    const adaptive = vnetp && txMode === 'adaptive' ? sys.addMachine(`${h}.mode`, adaptiveModeMachine, { direction: 'tx', mode: 'adaptive' }) : undefined;
     const core = vnetp ? sys.addMachine(`${h}.core`, routingMachine, {}) : undefined;
     const bridge = vnetp
-      ? sys.addMachine(`${h}.bridge`, bridgeMachine, { mtu: o.mtu, hostIp: parseIpv4Address(me.host.ip)!, hostMac: parseMac(me.host.mac)! })
+      ? sys.addMachine(`${h}.bridge`, bridgeMachine, { mtu: o.hostMtu ?? o.mtu, hostIp: parseIpv4Address(me.host.ip)!, hostMac: parseMac(me.host.mac)! })
       : undefined;
     // The VMM's data movement between guest buffers and host buffers: one copy (VNET/P) or none (cut-through).
     const ct = vnetp ? sys.addMachine(`${h}.ct`, o.machines?.cutThrough ?? cutThroughMachine, { mode: plus.cutThrough ? 'cut-through' : 'copy', headerBytes: c.vnetEncapBytes }) : undefined;
     const evi = vnetp && oi ? sys.addMachine(`${h}.oi`, o.machines?.optimisticInterrupts ?? optimisticInterruptsMachine, {}) : undefined;
     const line = vnetp && oi ? sys.addMachine(`${h}.virq`, o.machines?.guestInterrupts ?? guestInterruptsMachine, {}) : undefined;
 
-    // The guest stack: one core, one per-packet cost for each frame down or up.
-    let busyUntil = 0;
-    const stackSlot = (now: number) => (busyUntil = Math.max(now, busyUntil) + stackNs);
+    // The guest stack on the guest's core: per message (system call, wakeup) on an application's
+    // send and on the last fragment of a datagram an application reads, per packet each way, and
+    // one copy of the data between user and kernel.
+    const echoRequests = new Set<number>();
+    // Frames wait here and go down one at a time, so that what the last one caused on the same core
+    // (the VM exit of its kick, §5.1.6) runs before the next one's stack work.
+    const txQueue: { frame: Frame; ns: number }[] = [];
+    let txBusy = false;
+    // Descriptors of the transmit ring in use (added, not yet reaped): at TX_RING_SIZE the queue stops.
+    let ringInUse = 0;
+    const nextDown = (ctx: WiringContext) => {
+      if (vnetp && ringInUse >= TX_RING_SIZE) {
+        txBusy = false;
+        return;
+      }
+      const item = txQueue.shift();
+      txBusy = item !== undefined;
+      if (!item) return;
+      if (vnetp) ringInUse++;
+      const at = guestCore.use(ctx.now, item.ns);
+      const frame = item.frame;
+      if (vnetp) {
+        ctx.scheduleAt(at, `${h}.tx`, { type: 'driver.add', frames: [frame] });
+        ctx.scheduleAt(at, `${h}.dispatcher`, (now: number) => ({ type: 'tx.queued', nic: 0, packets: 1, now }));
+      } else {
+        ctx.scheduleAt(at, `${h}.nic`, (now: number) => ({ type: 'tx', now, frame }));
+      }
+      ctx.scheduleAt(at, `${h}.stack`, { type: 'down.next' });
+    };
     sys.addComponent(`${h}.stack`, (e, ctx: ComponentContext) => {
       if (e.type === 'send') {
-        for (const frame of (e as unknown as { frames: readonly Frame[] }).frames) {
-          const at = stackSlot(ctx.now);
-          if (vnetp) {
-            ctx.scheduleAt(at, `${h}.tx`, { type: 'driver.add', frames: [frame] });
-            ctx.scheduleAt(at, `${h}.dispatcher`, (now: number) => ({ type: 'tx.queued', nic: 0, packets: 1, now }));
-          } else {
-            ctx.scheduleAt(at, `${h}.nic`, (now: number) => ({ type: 'tx', now, frame }));
-          }
+        const send = e as unknown as StackSend;
+        let first = send.app !== false;
+        for (const frame of send.frames) {
+          txQueue.push({ frame, ns: stackNs + copyNs(frame.bytes) + (first ? messageNs : 0) });
+          first = false;
         }
+        if (!txBusy) nextDown(ctx);
+      } else if (e.type === 'down.next') {
+        nextDown(ctx);
+      } else if (e.type === 'ring.room') {
+        ringInUse -= (e as unknown as { n: number }).n;
+        if (!txBusy) nextDown(ctx);
       } else if (e.type === 'rx') {
-        ctx.scheduleAt(stackSlot(ctx.now), `${h}.stack`, { type: 'up', frame: (e as unknown as { frame: Frame }).frame });
+        const frame = (e as unknown as { frame: Frame }).frame;
+        const app = completesAppDatagram(frame, echoRequests);
+        ctx.scheduleAt(guestCore.use(ctx.now, stackNs + (app ? messageNs + copyNs(frame.bytes) : 0)), `${h}.stack`, { type: 'up', frame });
       } else if (e.type === 'up') {
         ctx.emit({ type: 'deliver', frame: (e as unknown as { frame: Frame }).frame });
       } else if (e.type === 'busy') {
         // Guest time spent elsewhere on the same core (a premature interrupt handler, §4.3.1 case 2).
-        busyUntil = Math.max(ctx.now, busyUntil) + (e as unknown as { ns: number }).ns;
+        guestCore.use(ctx.now, (e as unknown as { ns: number }).ns);
       }
     });
 
-    // The wire from this host: one packet after another at the link rate, then propagation.
-    let wireBusyUntil = 0;
-    nic.route('wire.tx', (e, ctx) => {
-      const start = Math.max(ctx.now, wireBusyUntil);
-      wireBusyUntil = start + ethernetSerializationNs(e.bytes, o.linkBitRate, c);
-      wire.push({ timeNs: start, from: h, packet: e.frame.data! });
-      const arriveNs = wireBusyUntil + c.wirePropagationNs;
-      const deliver = (at: number, packet: Uint8Array) => {
-        const when = Math.max(arriveNs, Math.round(at));
-        const frame = packet === e.frame.data ? e.frame : { ...e.frame, data: packet, bytes: packet.length };
-        ctx.scheduleAt(when, `${peer}.nic`, (now: number) => ({ type: 'wire.rx', now, frame }));
-        // The coalescing timer of the peer's NIC: a tick at the rx-usecs deadline of this completion.
-        const usecs = nicInput.rxUsecs ?? 50;
-        if (usecs > 0) ctx.scheduleAt(when + usecs * 1000, `${peer}.nic`, (now: number) => ({ type: 'timer', now }));
-      };
-      if (o.wireFaults) o.wireFaults({ from: h, to: peer, packet: e.frame.data!, index: wire.length - 1, arriveNs }, deliver);
-      else deliver(arriveNs, e.frame.data!);
-    });
-
-    // Receive: interrupt (for passthrough, through the VMM), NAPI poll, frames up.
-    const poll = (delay: number, ctx: WiringContext) => ctx.schedule(delay, `${h}.nic`, (now: number) => ({ type: 'driver.poll', now }));
-    nic.route('irq', (_e, ctx) => poll(irqToPollNs + (o.kind === 'passthrough' ? exitNs : 0), ctx));
-    if (evi && line) {
-      // §4.3.1: the host driver identifies the arrival (its interrupt) and the EVI decision is made
-      // at once, with the guest line's mask bit as the VMM reads it then.
-      nic.route('irq', (_e, ctx) => {
-        const bytes = (sys.snapshot(nic.name).context.queue as Frame[]).reduce((n, f) => n + f.bytes, 0);
-        ctx.schedule(0, evi.name, (now: number) => ({ type: 'host.arrival', now, bytes, guestMasked: sys.snapshot(line.name).context.masked as boolean }));
+    if (nic) {
+      // The wire from this host: one packet after another at the link rate, through the switch, then propagation.
+      let wireBusyUntil = 0;
+      nic.route('wire.tx', (e, ctx) => {
+        const start = Math.max(ctx.now, wireBusyUntil);
+        const serNs = ethernetSerializationNs(e.bytes, o.linkBitRate, c);
+        wireBusyUntil = start + serNs;
+        const to = owner(macOf(e.frame.data!));
+        if (!to || to === h) throw new Error(`${h}.nic sent a frame to ${macOf(e.frame.data!)}, which no other host on the switch owns`);
+        wire.push({ timeNs: start, from: h, to, packet: e.frame.data! });
+        const out = Math.max(wireBusyUntil, (portFree.get(to) ?? 0) + serNs);
+        portFree.set(to, out);
+        const arriveNs = out + c.wirePropagationNs;
+        const deliver = (at: number, packet: Uint8Array) => {
+          const when = Math.max(arriveNs, Math.round(at));
+          const frame = packet === e.frame.data ? e.frame : { ...e.frame, data: packet, bytes: packet.length };
+          ctx.scheduleAt(when, `${to}.nic`, (now: number) => ({ type: 'wire.rx', now, frame }));
+          // The coalescing timer of the peer's NIC: a tick at the rx-usecs deadline of this completion.
+          const usecs = nicInput.rxUsecs ?? 50;
+          if (usecs > 0) ctx.scheduleAt(when + usecs * 1000, `${to}.nic`, (now: number) => ({ type: 'timer', now }));
+        };
+        if (o.wireFaults) o.wireFaults({ from: h, to, packet: e.frame.data!, index: wire.length - 1, arriveNs }, deliver);
+        else deliver(arriveNs, e.frame.data!);
       });
-      // §4.3.2: the host NIC emptied its queue.
-      nic.route('eoc', (_e, ctx) => ctx.schedule(0, evi.name, (now: number) => ({ type: 'host.eoc', now, guestMasked: sys.snapshot(line.name).context.masked as boolean })));
+
+      // Receive: interrupt (for passthrough, through the VMM), NAPI poll, frames up; the host kernel's core.
+      const poll = (ctx: WiringContext, ns: number) => ctx.scheduleAt(hostCore.use(ctx.now, ns), `${h}.nic`, (now: number) => ({ type: 'driver.poll', now }));
+      // Passthrough: the interrupt exits the guest, the VMM injects it, the guest's own driver polls.
+      nic.route('irq', (_e, ctx) =>
+        o.kind === 'passthrough'
+          ? ctx.scheduleAt(guestCore.use(ctx.now, irqToPollNs + exitNs), `${h}.nic`, (now: number) => ({ type: 'driver.poll', now }))
+          : poll(ctx, irqToPollNs),
+      );
+      if (evi && line) {
+        // §4.3.1: the host driver identifies the arrival (its interrupt) and the EVI decision is made
+        // at once, with the guest line's mask bit as the VMM reads it then.
+        nic.route('irq', (_e, ctx) => {
+          // Packets of earlier runs still in the pipeline are announced by this run's EoC too, and
+          // an earlier run's EoC still waiting for them is superseded by this run's.
+          if (rxInFlight === 0) runBytes = 0;
+          eocPending = false;
+          const bytes = (sys.snapshot(nic.name).context.queue as Frame[]).reduce((t, f) => t + f.bytes, 0);
+          ctx.schedule(0, evi.name, (now: number) => ({ type: 'host.arrival', now, bytes, guestMasked: sys.snapshot(line.name).context.masked as boolean }));
+        });
+        // §4.3.2: the host NIC's poll emptied its queue. NAPI processes each packet to its end
+        // (host UDP, bridge, routing, copy into the vNIC ring) within the poll, so the end of
+        // coalescing is announced once the packets this host has taken are through that pipeline.
+        nic.route('eoc', (e, ctx) => {
+          runBytes += e.bytes;
+          eocPending = true;
+          if (rxInFlight === 0) announceEoc(ctx);
+        });
+      }
+      nic.route('host.rx', (e, ctx) => {
+        hostRx(e.frame, ctx);
+        // NAPI polls again until the queue is empty (the poll that empties it completes with EoC).
+        if (sys.snapshot(`${h}.nic`).context.queue?.length !== 0) poll(ctx, 0);
+      });
+    } else {
+      sys.route(`${h}.nic`, 'host.rx', (e: { type: 'host.rx'; frame: Frame }, ctx) => hostRx(e.frame, ctx));
     }
-    nic.route('host.rx', (e, ctx) => {
-      if (bridge) ctx.schedule(hostUdpNs + crossNs, bridge.name, (now: number) => ({ type: 'receive', packet: e.frame.data!, now }));
-      else ctx.schedule(0, `${h}.stack`, { type: 'rx', frame: e.frame });
-      // NAPI polls again until the queue is empty (the poll that empties it completes with EoC).
-      if (sys.snapshot(`${h}.nic`).context.queue?.length !== 0) poll(0, ctx);
-    });
+    // Packets taken from the host NIC whose processing has not ended (held as a fragment, or landed
+    // in the vNIC ring), and an end of coalescing waiting for them (optimistic interrupts only).
+    let rxInFlight = 0;
+    let eocPending = false;
+    // Bytes the host took from its NIC since its receive pipeline was last empty (the EoC reports them for RD).
+    let runBytes = 0;
+    let bridgeDelivered = false;
+    function announceEoc(ctx: WiringContext) {
+      eocPending = false;
+      const bytes = runBytes;
+      ctx.schedule(0, `${h}.oi`, (now: number) => {
+        // The VMM reads the guest's line and its own vNIC ring: frames waiting with the guest idle.
+        const g = sys.snapshot(`${h}.virq`).context as { masked: boolean; ring: number; inService: unknown };
+        return { type: 'host.eoc', now, bytes, guestMasked: g.masked, ringPending: g.ring > 0 && !g.masked && g.inService === null };
+      });
+    }
+    function rxDone(ctx: WiringContext) {
+      rxInFlight--;
+      if (rxInFlight === 0 && eocPending) announceEoc(ctx);
+    }
+    // A packet the host driver hands up: to the bridge (host UDP receive on the host core), or to the native stack.
+    function hostRx(frame: Frame, ctx: WiringContext) {
+      if (!bridge) {
+        ctx.schedule(0, `${h}.stack`, { type: 'rx', frame });
+        return;
+      }
+      const at = cross(h, hostCore.use(ctx.now, hostUdpNs));
+      ctx.scheduleAt(at, bridge.name, (now: number) => {
+        bridgeDelivered = false;
+        return { type: 'receive', packet: frame.data!, now };
+      });
+      // The bridge's reassembly timer (RFC 791 §3.2): a fragment may start a reassembly only a later
+      // event can expire; this tick is that event, at the latest time it can fall due.
+      const d = frame.data!;
+      if (d.length >= 34 && d[12] === 0x08 && d[13] === 0x00 && (((d[20] << 8) | d[21]) & 0x3fff) !== 0) {
+        ctx.scheduleAt(at + reassemblyTimeoutNs, bridge.name, (now: number) => ({ type: 'tick', now }));
+      }
+      if (!oi) return;
+      rxInFlight++;
+      // Right after the bridge took it: a packet that completed no guest frame ends here.
+      ctx.scheduleAt(at, `${h}.rxpipe`, { type: 'bridge.done' });
+    }
+    if (oi && bridge) {
+      sys.addComponent(`${h}.rxpipe`, (e, ctx) => {
+        if (e.type === 'bridge.done' && !bridgeDelivered) rxDone(ctx);
+        else if (e.type === 'landed') rxDone(ctx);
+      });
+    }
     if (!vnetp || !tx || !rx || !disp || !core || !bridge || !ct) continue;
 
     // ---- VNET/P (and VNET/U) -------------------------------------------------------------------
-    // The kick is a VM exit; in guest-driven mode the dispatcher runs in the exit's context.
-    tx.route('kick', (_e, ctx) => ctx.schedule(exitNs, disp.name, (now: number) => ({ type: 'kick', nic: 0, now })));
-    disp.route('dispatch', (e, ctx) => ctx.schedule(0, tx.name, e.context === 'exit' ? { type: 'device.kick' } : { type: 'device.poll', quota: e.packets }));
-    // The one copy inside the VMM (§5.1.6), or none (cut-through, §4.4), then a routing lookup.
-    // The time charged is that of the bytes the cut-through machine reports copied.
-    const txFrames = new Map<number, Frame>();
+    // Transmit work runs where the dispatch happened: in a VM exit on the guest's core (guest-driven),
+    // or on the dispatcher thread's core (VMM-driven). Frames are tagged with it when the ring hands them over.
+    let dispatchCore: Core = guestCore;
+    // The kick is a VM exit, on the guest's core; in guest-driven mode the dispatcher runs in the exit's context.
+    tx.route('kick', (_e, ctx) => {
+      const at = guestCore.use(ctx.now, exitNs);
+      ctx.scheduleAt(at, disp.name, (now: number) => ({ type: 'kick', nic: 0, now }));
+      if (adaptive) ctx.scheduleAt(at, adaptive.name, (now: number) => ({ type: 'packet', now }));
+    });
+    disp.route('dispatch', (e, ctx) => {
+      const on = e.context === 'thread' ? vmmCore : guestCore;
+      // Set when the ring is told, so the frames it hands over in that delivery are tagged with it.
+      ctx.schedule(0, tx.name, () => {
+        dispatchCore = on;
+        return e.context === 'exit' ? { type: 'device.kick' } : { type: 'device.poll', quota: e.packets };
+      });
+    });
+    // VMM-driven mode: the dispatcher thread polls; after a round with work it goes on when that
+    // work is done, after a round without work it yields (immediate yield: back after one host
+    // scheduling round, `dispatcherYieldNs`). It stops polling once no NIC is VMM-driven.
+    let vmmDriven = txMode === 'vmm-driven';
+    let threadRunning = false;
+    let lastTick = 0;
+    const yieldNs = c.dispatcherYieldNs;
+    const round = (ctx: WiringContext, at: number) => {
+      threadRunning = true;
+      ctx.scheduleAt(at, disp.name, (now: number) => ({ type: 'thread.round', thread: 0, now }));
+    };
+    disp.route('thread.yield', (_e, ctx) => {
+      // The adaptive mode's clock advances with the thread (at most every 100 us), so an idle
+      // VMM-driven NIC falls back to guest-driven.
+      if (adaptive && ctx.now - lastTick >= 100_000) {
+        lastTick = ctx.now;
+        ctx.schedule(0, adaptive.name, (now: number) => ({ type: 'tick', now }));
+      }
+      if (vmmDriven) round(ctx, vmmCore.use(ctx.now, yieldNs));
+      else threadRunning = false;
+    });
+    disp.route('thread.sleep', (e, ctx) => {
+      if (vmmDriven) ctx.scheduleAt(e.until, disp.name, (now: number) => ({ type: 'thread.wake', thread: 0, now }));
+      else threadRunning = false;
+    });
+    disp.route('thread.woke', (_e, ctx) => round(ctx, ctx.now));
+    // After a round with work the thread goes on once that work is done. The work is charged when
+    // the frames pass the cut-through machine, two zero-delay hops after the dispatch: wait for them.
+    disp.route('dispatch', (e, ctx) => {
+      if (e.context === 'thread') ctx.schedule(0, `${h}.thread`, { type: 'after.poll' });
+    });
+    sys.addComponent(`${h}.thread`, (e, ctx) => {
+      if (e.type === 'after.poll') ctx.schedule(0, `${h}.thread`, { type: 'after.work' });
+      else if (e.type === 'after.work') round(ctx, vmmCore.use(ctx.now, 0));
+    });
+    if (adaptive) {
+      adaptive.route('mode.changed', (e, ctx) => {
+        vmmDriven = e.mode === 'vmm-driven';
+        ctx.schedule(0, disp.name, (now: number) => ({ type: 'nic.mode', nic: 0, mode: e.mode, now }));
+        // VMM-driven: the guest stops kicking (notifications suppressed), the thread polls the ring.
+        ctx.schedule(0, tx.name, { type: 'device.suppress', on: vmmDriven });
+        if (vmmDriven && !threadRunning) round(ctx, ctx.now);
+      });
+      sys.scheduleAt(0, adaptive.name, { type: 'configure', now: 0 });
+    } else if (vmmDriven) {
+      sys.scheduleAt(0, tx.name, { type: 'device.suppress', on: true });
+      sys.scheduleAt(0, disp.name, (now: number) => ({ type: 'thread.round', thread: 0, now }));
+      threadRunning = true;
+    }
+
+    // The one copy inside the VMM (§5.1.6), or none (cut-through, §4.4), then a routing lookup,
+    // the bridge and the host's UDP send, all on the dispatching core.
+    const txFrames = new Map<number, { frame: Frame; core: Core }>();
     let copied = 0;
     tx.route('tx.frame', (e, ctx) => {
-      txFrames.set(e.frame.id, e.frame);
-      ctx.schedule(0, ct!.name, { type: 'guest.tx', frame: { id: e.frame.id, bytes: e.frame.bytes } });
+      txFrames.set(e.frame.id, { frame: e.frame, core: dispatchCore });
+      if (adaptive && dispatchCore === vmmCore) ctx.schedule(0, adaptive.name, (now: number) => ({ type: 'packet', now }));
+      ctx.schedule(0, ct.name, { type: 'guest.tx', frame: { id: e.frame.id, bytes: e.frame.bytes } });
     });
-    ct!.route('copy', (e) => {
+    ct.route('copy', (e) => {
       copied += e.bytes;
     });
-    ct!.route('nic.tx', (e, ctx) => {
-      const frame = txFrames.get(e.frameId)!;
+    const sendCore = new Map<Uint8Array, Core>();
+    let lastTxAt = 0;
+    ct.route('nic.tx', (e, ctx) => {
+      const { frame, core: on } = txFrames.get(e.frameId)!;
       txFrames.delete(e.frameId);
       const { dst, src } = frameMacs(frame.data!);
-      ctx.schedule(copyNs(copied) + crossNs, core.name, { type: 'frame', dst, src, frame });
+      // One ring is processed in order whoever holds it (exit handler or thread): never ahead of the previous frame.
+      const at = Math.max(lastTxAt, cross(h, on.use(ctx.now, copyNs(copied) + coreNs)));
+      lastTxAt = at;
       copied = 0;
+      sendCore.set(frame.data!, on);
+      ctx.scheduleAt(at, core.name, { type: 'frame', dst, src, frame });
     });
+    tx.route('tx.complete', (e, ctx) => ctx.schedule(0, `${h}.stack`, { type: 'ring.room', n: e.ids.length }));
     tx.route('irq', (_e, ctx) => {
       ctx.schedule(irqNs, tx.name, { type: 'driver.interrupt' });
       ctx.schedule(irqNs, tx.name, { type: 'driver.reap', budget: 64 });
       ctx.schedule(irqNs, tx.name, { type: 'driver.complete' });
     });
+    let sendingCore: Core = hostCore;
     core.route('deliver', (e, ctx) => {
       if (e.dest.kind === 'link') {
-        ctx.schedule(coreNs, bridge.name, { type: 'send', link: e.dest.id === 0 ? 'local' : e.dest.id, frame: e.frame.data! });
+        // From the guest: on the core that dispatched it; forwarded from another host: the host core.
+        const on = sendCore.get(e.frame.data!) ?? hostCore;
+        sendCore.delete(e.frame.data!);
+        const send = { type: 'send' as const, link: e.dest.id === 0 ? ('local' as const) : e.dest.id, frame: e.frame.data! };
+        ctx.schedule(0, bridge.name, () => {
+          sendingCore = on;
+          return send;
+        });
       } else if (e.dest.kind === 'interface') {
         const id = ++rxId;
         rxFrames.set(id, e.frame);
-        ctx.schedule(0, ct!.name, { type: 'host.rx', frame: { id, bytes: e.frame.bytes } });
+        ctx.schedule(0, ct.name, { type: 'host.rx', frame: { id, bytes: e.frame.bytes } });
       }
     });
     // Receive: the frame lands in a guest buffer by a VMM copy (VNET/P) or by the NIC's DMA (cut-through).
     const rxFrames = new Map<number, Frame>();
     let rxId = 0;
-    ct!.route('rx.placed', (e, ctx) => {
+    ct.route('rx.placed', (e, ctx) => {
       const frame = rxFrames.get(e.frameId)!;
       rxFrames.delete(e.frameId);
-      ctx.schedule(copyNs(copied) + crossNs, rx.name, { type: 'device.deliver', frame });
-      // The guest-interrupts line learns of the frame in the ring at the same moment.
-      if (line) ctx.schedule(copyNs(copied) + crossNs, line.name, (now: number) => ({ type: 'ring.filled', now, frames: 1 }));
+      const at = hostCore.use(cross(h, ctx.now), copyNs(copied));
       copied = 0;
+      ctx.scheduleAt(at, rx.name, { type: 'device.deliver', frame });
+      // The guest-interrupts line learns of the frame in the ring at the same moment.
+      if (line) ctx.scheduleAt(at, line.name, (now: number) => ({ type: 'ring.filled', now, frames: 1 }));
+      if (line) ctx.scheduleAt(at, `${h}.rxpipe`, { type: 'landed' });
     });
-    ct!.route('rx.drop', () => {
+    ct.route('rx.drop', () => {
       throw new Error(`${h}: the cut-through machine had no posted guest buffer for a received frame`);
     });
     let fragment = 0;
-    bridge.route('wire.send', (e, ctx) =>
-      ctx.schedule(hostUdpNs + crossNs, nic.name, (now: number) => ({ type: 'tx', now, frame: { id: ++fragment, bytes: e.packet.length, data: e.packet } })),
-    );
+    bridge.route('wire.send', (e, ctx) => {
+      const at = sendingCore.use(cross(h, ctx.now), hostUdpNs);
+      ctx.scheduleAt(at, `${h}.nic`, (now: number) => ({ type: 'tx', now, frame: { id: ++fragment, bytes: e.packet.length, data: e.packet } }));
+    });
     bridge.route('core.deliver', (e, ctx) => {
+      bridgeDelivered = true;
       const { dst, src } = frameMacs(e.frame);
-      ctx.schedule(coreNs, core.name, { type: 'frame', dst, src, frame: { id: 0, bytes: e.frame.length, data: e.frame } });
+      ctx.scheduleAt(hostCore.use(ctx.now, coreNs), core.name, { type: 'frame', dst, src, frame: { id: 0, bytes: e.frame.length, data: e.frame } });
     });
     if (!line || !evi) {
       // VNET/P: one virtual interrupt once the frame is in the vNIC ring (§5.1.6), handled after T0-T2.
@@ -332,7 +739,11 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
       // The handler runs after the T0-T2 trap-and-emulate delays (§3.2.1).
       line.route('virq.taken', (_e, ctx) => ctx.schedule(irqNs, line.name, (now: number) => ({ type: 'handler.run', now })));
       // A premature handler (§4.3.1 case 2) finds nothing; its register accesses (one trap) cost guest time.
-      line.route('handler.premature', (_e, ctx) => ctx.schedule(0, `${h}.stack`, { type: 'busy', ns: exitNs }));
+      // The VMM traps that read, so it learns the EVI was premature (optimistic-interrupts `prematureFeedback`).
+      line.route('handler.premature', (_e, ctx) => {
+        ctx.schedule(0, `${h}.stack`, { type: 'busy', ns: exitNs });
+        ctx.schedule(0, evi.name, (now: number) => ({ type: 'guest.premature', now }));
+      });
       const pollRing = (ctx: WiringContext) => {
         ctx.schedule(0, rx.name, { type: 'driver.reap', budget: 64 });
         ctx.schedule(0, line.name, (now: number) => ({ type: 'driver.process', now, budget: 64 }));
@@ -345,25 +756,31 @@ export function buildTwoHostPath(o: TwoHostOptions): TwoHostPath {
     rx.route('rx.frame', (e, ctx) => {
       ctx.schedule(0, `${h}.stack`, { type: 'rx', frame: e.frame });
       // The guest strips the encapsulation (cut-through) and hands the buffer back.
-      ctx.schedule(0, ct!.name, { type: 'guest.strip' });
+      ctx.schedule(0, ct.name, { type: 'guest.strip' });
       // The driver reposts the buffers once its stack has taken the frame.
       ctx.schedule(stackNs, rx.name, { type: 'driver.post', lengths: Array(e.buffers).fill(4096) });
-      ctx.schedule(stackNs, ct!.name, { type: 'guest.post' });
+      ctx.schedule(stackNs, ct.name, { type: 'guest.post' });
     });
 
-    // Configuration, as the control daemon would apply it: the peer guest is behind link 1,
-    // this host's guest behind interface 1.
-    const toPeer: RouteSpec = { srcMac: { kind: 'any' }, dstMac: { kind: 'addr', mac: HOSTS[peer].guestMac }, dest: { kind: 'link', id: 1 }, from: { kind: 'any' } };
+    // Configuration, as the control daemon would apply it: each peer guest behind a link (its
+    // host's index + 1), this host's guest behind interface 1.
+    for (const peer of hosts) {
+      if (peer === h) continue;
+      const p = addressesOf(indexOf(peer));
+      const link = indexOf(peer) + 1;
+      const toPeer: RouteSpec = { srcMac: { kind: 'any' }, dstMac: { kind: 'addr', mac: p.guestMac }, dest: { kind: 'link', id: link }, from: { kind: 'any' } };
+      sys.scheduleAt(0, core.name, { type: 'route.add', route: toPeer });
+      sys.scheduleAt(0, bridge.name, { type: 'link.add', id: link, ip: p.host.ip, port: 9000, proto: 'udp', mac: p.host.mac });
+    }
     const toGuest: RouteSpec = { srcMac: { kind: 'any' }, dstMac: { kind: 'addr', mac: me.guestMac }, dest: { kind: 'interface', id: 1 }, from: { kind: 'any' } };
-    sys.scheduleAt(0, core.name, { type: 'route.add', route: toPeer });
-    sys.scheduleAt(0, bridge.name, { type: 'link.add', id: 1, ip: HOSTS[peer].host.ip, port: 9000, proto: 'udp', mac: HOSTS[peer].host.mac });
     sys.scheduleAt(0, core.name, { type: 'vnic.register', id: 1 });
     sys.scheduleAt(0, core.name, { type: 'route.add', route: toGuest });
-    // The guest driver posts receive buffers (mergeable, one page each).
-    sys.scheduleAt(0, rx.name, { type: 'driver.post', lengths: Array(64).fill(4096) });
-    for (let i = 0; i < 64; i++) sys.scheduleAt(0, ct!.name, { type: 'guest.post' });
+    // The guest driver fills its receive ring with buffers (mergeable, one page each), as Linux virtio-net does.
+    sys.scheduleAt(0, rx.name, { type: 'driver.post', lengths: Array(RX_RING_SIZE).fill(4096) });
+    for (let i = 0; i < RX_RING_SIZE; i++) sys.scheduleAt(0, ct.name, { type: 'guest.post' });
   }
-  return { system: sys, kind: o.kind, plus, wire, hosts: ['A', 'B'], stack: { A: 'A.stack', B: 'B.stack' } };
+  const stack = Object.fromEntries(hosts.map((h) => [h, `${h}.stack`])) as TwoHostPath['stack'];
+  return { system: sys, kind: o.kind, plus, wire, hosts, stack, cpu, link: o.device ? 'device' : 'ethernet' };
 }
 
 // ---- The demo: guest A sends UDP frames to guest B over VNET/P --------------------------------

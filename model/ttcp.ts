@@ -100,6 +100,9 @@ export function addTtcp(path: TwoHostPath, o: TtcpOptions): void {
 
   if (viaRing) {
     sys.route('A.tx', 'tx.complete', (e: { type: 'tx.complete'; ids: readonly number[] }, ctx) => ctx.schedule(0, 'A.app', { type: 'complete', frames: e.ids.length }));
+  } else if (path.link === 'device') {
+    // A link device reports its own transmit completion (for IPoIB, when the RC send completes).
+    sys.route('A.nic', 'tx.complete', (_e: { type: 'tx.complete' }, ctx) => ctx.schedule(0, 'A.app', { type: 'complete', frames: 1 }));
   } else {
     // The host NIC's transmit completion: after the frame's serialization on the wire, which the
     // path's wire (routed before this) has just queued and recorded with its start time.
