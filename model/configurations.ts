@@ -7,7 +7,7 @@
  * docs/configurations.md.
  */
 import type { CostName, Costs } from './costs.js';
-import { buildTwoHostPath, type NicCoalescing, type PathKind, type TwoHostPath, type VnetpPlus, type WireFaultHook } from './overlay-path.js';
+import { buildHostsPath, type NicCoalescing, type PathKind, type TwoHostPath, type VnetpPlus, type WireFaultHook } from './overlay-path.js';
 import type { SystemOptions } from './wiring.js';
 
 export interface BuildOptions {
@@ -17,6 +17,10 @@ export interface BuildOptions {
   readonly system?: Omit<SystemOptions, 'seed'>;
   /** Faults on the wire (model/overlay-path.ts `WireFaultHook`). */
   readonly wireFaults?: WireFaultHook;
+  /** Receive descriptors of each host NIC (default the host-nic machine's); small values make its queue overflow. */
+  readonly nicQueueFrames?: number;
+  /** Hosts on the switch, 2 (default) to 6. */
+  readonly hosts?: number;
 }
 
 interface ConfigurationCommon {
@@ -68,7 +72,19 @@ function built(
     ...rest,
     status: 'built',
     description: `${about} Assembly: ${c.assembly}`,
-    build: (o) => buildTwoHostPath({ kind: c.kind, plus: c.plus, mtu: o.mtu, linkBitRate: o.costs[c.link], nic: EXPERIMENT_NIC, costs: o.costs, seed: o.seed, system: o.system, wireFaults: o.wireFaults }),
+    build: (o) =>
+      buildHostsPath({
+        kind: c.kind,
+        plus: c.plus,
+        mtu: o.mtu,
+        linkBitRate: o.costs[c.link],
+        nic: o.nicQueueFrames === undefined ? EXPERIMENT_NIC : { ...EXPERIMENT_NIC, queueFrames: o.nicQueueFrames },
+        costs: o.costs,
+        seed: o.seed,
+        system: o.system,
+        wireFaults: o.wireFaults,
+        hosts: o.hosts,
+      }),
   };
 }
 
@@ -148,7 +164,7 @@ export const configurations: readonly Configuration[] = [
       'VNET/P+ (§5.2): both optimizations on the Kitten lightweight kernel host, whose noise is lower (§4.5). Its results are predictions and will never be fitted.',
     machines: [...VNETP_MACHINES, 'optimistic-interrupts', 'guest-interrupts'],
     assembly:
-      'as vnetp-10g+oi+ct on a lightweight-kernel host. The calibrated paths carry no host noise (the round-trip rows were fitted without it), so the LWK host is modelled as the absence of Linux noise, which these paths already lack: its round trips equal those of vnetp-10g+oi+ct, and the lwkNoise* parameters are not used yet.',
+      'as vnetp-10g+oi+ct on a lightweight-kernel host: the noise events that take each core of the host (a Poisson process per core) follow the lwkNoise* parameters instead of the Linux ones (§4.5, noise isolation). Everything else is vnetp-10g+oi+ct.',
     kind: 'vnetp',
     plus: { optimisticInterrupts: true, cutThrough: true, host: 'lwk' },
     link: 'link10GbpsBitRate',

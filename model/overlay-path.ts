@@ -245,6 +245,8 @@ class Core {
 export interface CpuAccount {
   /** ns of work handed to host `h`'s cores since time 0 (`kind`: one kind of core; default all). */
   busyNs(h: HostName, kind?: CoreKind): number;
+  /** Runs `ns` of work handed over at `now` on host `h`'s core of `kind` (after what it already has); returns when it completes. */
+  use(h: HostName, kind: CoreKind, now: number, ns: number): number;
 }
 
 export interface TwoHostPath {
@@ -380,6 +382,7 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     return d.use(at, crossNs);
   };
   const cpu: CpuAccount = {
+    use: (h, kind, now, ns) => coreOf(h, kind).use(now, ns),
     busyNs: (h, kind) => {
       const kinds: readonly CoreKind[] = kind ? [kind] : ['guest', 'vmm', 'host'];
       const daemon = kinds.includes('host') ? (daemons.get(h)?.busyNs ?? 0) : 0;
@@ -661,6 +664,7 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     });
     const sendCore = new Map<Uint8Array, Core>();
     let lastTxAt = 0;
+    let lastNicTxAt = 0;
     ct.route('nic.tx', (e, ctx) => {
       const { frame, core: on } = txFrames.get(e.frameId)!;
       txFrames.delete(e.frameId);
@@ -713,7 +717,9 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     });
     let fragment = 0;
     bridge.route('wire.send', (e, ctx) => {
-      const at = sendingCore.use(cross(h, ctx.now), hostUdpNs);
+      // Packets leave for the NIC in the order the bridge sent them, whichever core sent each.
+      const at = Math.max(lastNicTxAt, sendingCore.use(cross(h, ctx.now), hostUdpNs));
+      lastNicTxAt = at;
       ctx.scheduleAt(at, `${h}.nic`, (now: number) => ({ type: 'tx', now, frame: { id: ++fragment, bytes: e.packet.length, data: e.packet } }));
     });
     bridge.route('core.deliver', (e, ctx) => {

@@ -6,7 +6,8 @@
  * for other components after a delay (a VM exit, a copy, a wire). Every event the scheduler
  * delivers is recorded and sent to its actor. After each delivery the actor's catalog invariants
  * are checked (on by default), and a violation stops the run with the trace that led to it
- * (ARCHITECTURE.md "Model").
+ * (ARCHITECTURE.md "Model"). System-level invariants (`addMonitor`, model/system-invariants.ts) see
+ * every event and effect unsummarized and are asked after every delivery, with the same outcome.
  *
  * Within one delivery the stream reads: the event, then the effects it caused, in emission order.
  * Routes only schedule; nothing is delivered re-entrantly, so the order of a run is the
@@ -25,7 +26,7 @@ import {
 import type { Invariant } from '../machines/catalog-entry.js';
 import { catalog } from '../machines/index.js';
 import { Random } from './random.js';
-import { Recorder, formatRecord, type RecorderOptions, type TraceRecord } from './recorder.js';
+import { Recorder, formatRecord, type RecordKind, type RecorderOptions, type TraceRecord } from './recorder.js';
 import { Scheduler, type RunOptions, type RunResult } from './scheduler.js';
 
 /** An event, or a function making it from the delivery time (for machines that take `now`). */
@@ -106,6 +107,33 @@ interface PlainComponent {
 
 type Component = MachineComponent | PlainComponent;
 
+/** A record as a system monitor sees it: the raw message (bytes not summarized), in stream order. */
+export interface MonitorRecord {
+  readonly t: number;
+  /** For an event, the component it was delivered to; for an effect, the one that emitted it. */
+  readonly component: string;
+  readonly kind: RecordKind;
+  readonly message: EventObject;
+  /** An event the component's machine had no transition for. */
+  readonly ignored: boolean;
+}
+
+/**
+ * A system-level invariant: an observer of every event and effect of the run (raw, in the order
+ * they are recorded), asked after every delivery. Returning a verdict stops the run with a
+ * `ModelRunError` naming the invariant (the monitor's name, or the one the verdict gives) and
+ * carrying the trace that led to the violation. Monitors run whatever `checkInvariants` says.
+ */
+export interface SystemMonitor {
+  readonly name: string;
+  observe?(r: MonitorRecord): MonitorVerdict;
+  /** After a delivery to `component` and all its effects. */
+  afterDelivery?(now: number, component: string): MonitorVerdict;
+}
+
+/** Nothing wrong (undefined), a violation of the monitor's invariant, or of one of several it checks. */
+export type MonitorVerdict = string | { readonly invariant: string; readonly message: string } | undefined;
+
 /** A typed handle on a machine component: its actor and routes typed by the machine's effects. */
 export interface MachineHandle<M extends AnyStateMachine> {
   readonly name: string;
@@ -121,6 +149,7 @@ export class System {
   readonly #opts: Required<Omit<SystemOptions, 'recorder' | 'seed'>>;
   readonly #components = new Map<string, Component>();
   readonly #routes = new Map<string, { readonly type: string; readonly fn: Route }[]>();
+  readonly #monitors: SystemMonitor[] = [];
   #started = false;
   #failure: ModelRunError | undefined;
 
@@ -204,6 +233,16 @@ export class System {
     this.#routes.set(from, list);
   }
 
+  /**
+   * Adds a system-level invariant (model/system-invariants.ts): it sees every record from now on
+   * and is asked after every delivery; a violation stops the run like a machine invariant's.
+   */
+  addMonitor(m: SystemMonitor): void {
+    if (typeof m?.name !== 'string' || m.name === '') throw new Error(`a system monitor needs a non-empty name, got ${JSON.stringify(m?.name)}`);
+    if (this.#monitors.some((x) => x.name === m.name)) throw new Error(`system monitor "${m.name}" already exists`);
+    this.#monitors.push(m);
+  }
+
   /** Schedules an external stimulus (a workload step) `delayNs` from now. */
   schedule<E extends EventObject>(delayNs: number, to: string, event: Deliverable<E>): number {
     return this.scheduler.schedule({ delayNs }, to, event);
@@ -279,10 +318,12 @@ export class System {
     // xstate keeps the very same snapshot object when no transition was enabled.
     const ignored = comp.actor.getSnapshot() === before;
     this.recorder.record(now, comp.name, 'event', event, { ignored });
+    this.#observe(now, comp.name, 'event', event, ignored);
     if (ignored && this.#opts.onIgnored === 'error') {
       throw this.#fail(comp.name, now, `event ${event.type} was ignored: no transition is enabled for it`);
     }
     this.#afterStep(comp, now);
+    this.#afterDelivery(comp.name, now);
   }
 
   /** Records and routes what the actor emitted, then checks its status and invariants. */
@@ -309,11 +350,30 @@ export class System {
     this.#current = comp.name;
     const event = typeof ev === 'function' ? ev(now) : ev;
     this.recorder.record(now, comp.name, 'event', event);
+    this.#observe(now, comp.name, 'event', event, false);
     comp.handler(event, { ...this.#context(comp, now), emit: (effect) => this.#emit(comp, effect, now) });
+    this.#afterDelivery(comp.name, now);
+  }
+
+  #observe(now: number, component: string, kind: RecordKind, message: EventObject, ignored: boolean): void {
+    if (this.#monitors.length === 0) return;
+    const r: MonitorRecord = { t: now, component, kind, message, ignored };
+    for (const m of this.#monitors) this.#verdict(m, m.observe?.(r), component, now);
+  }
+
+  #afterDelivery(component: string, now: number): void {
+    for (const m of this.#monitors) this.#verdict(m, m.afterDelivery?.(now, component), component, now);
+  }
+
+  #verdict(m: SystemMonitor, v: MonitorVerdict, component: string, now: number): void {
+    if (v === undefined) return;
+    const [invariant, message] = typeof v === 'string' ? [m.name, v] : [v.invariant, v.message];
+    throw this.#fail(component, now, `system invariant ${invariant} violated: ${message}`, invariant);
   }
 
   #emit(comp: Component, effect: EventObject, now: number): void {
     this.recorder.record(now, comp.name, 'effect', effect);
+    this.#observe(now, comp.name, 'effect', effect, false);
     const routes = this.#routes.get(comp.name);
     if (!routes) return;
     for (const r of routes) if (r.type === effect.type || r.type === '*') r.fn(effect, this.#context(comp, now));
