@@ -31,8 +31,13 @@
  * - Segments go to the stack as they are made; the stack holds them while the virtio transmit ring
  *   is full (overlay-path.ts), as the guest's qdisc does.
  *
- * Time: TCP processing costs nothing beyond the stack's per-packet cost (one per segment each way,
- * ACKs included), so ACK traffic takes guest CPU as it does in the real stack.
+ * Time, all on the guest's core: the stack's per-packet cost for every segment each way (ACKs
+ * included, so ACK traffic takes guest CPU as in the real stack) and its copy of each frame sent;
+ * each application write is one system call (`guestStackCyclesPerMessage`); each read is one
+ * system call plus the copy of what it takes. A read starts when data arrives and the reader is
+ * idle, and takes everything that arrived meanwhile, so a busy reader takes many segments per
+ * call. It ends when the guest core has run it if the path offers `cpu.use`; otherwise its end is
+ * estimated from its own cost.
  *
  * Counters of the guest-level reliability work, per connection endpoint (`TcpStats`): pure ACKs
  * sent, retransmissions, checksums computed -- what the InfiniBand configurations compare against.
@@ -308,6 +313,9 @@ function unwrap(wire: number, iss: number, near: number): number {
 
 const wireSeq = (iss: number, offset: number) => mod32(iss + 1 + offset);
 
+/** The Timestamps clock: milliseconds (Linux's jiffies at HZ=1000), from 1 so that no timestamp is 0 ("no echo"). */
+const tsClock = (nowNs: number) => (Math.floor(nowNs / 1e6) + 1) % MOD;
+
 /**
  * Adds each guest kernel's TCP (`A.tcp`, `B.tcp`) to a built path and routes the stacks' frames
  * to it. Connect with `connect`; applications write with `{ type: 'tcp.write', conn, data }`.
@@ -321,6 +329,9 @@ export function addTcp(path: TwoHostPath, o: TcpOptions): Tcp {
   const hosts = path.hosts;
   const messageNs = cycles(o.costs.guestStackCyclesPerMessage, o.costs.cpuHz);
   const copyNs = (bytes: number) => cycles(o.costs.copyCyclesPerByte * bytes, o.costs.cpuHz);
+  // A core-use hook the path may offer (`cpu.use(h, kind, now, ns)` returning when the work ends).
+  const cpuUse = (path.cpu as { use?: (h: HostName, kind: 'guest', now: number, ns: number) => number } | undefined)?.use;
+  const coreUse = cpuUse ? cpuUse.bind(path.cpu) : undefined;
   const endpoints = new Map<HostName, Map<string, Endpoint>>();
   const byName = new Map<HostName, Map<string, Endpoint>>();
   let nextPort = 0;
@@ -356,7 +367,7 @@ export function addTcp(path: TwoHostPath, o: TcpOptions): Tcp {
           ack: wireSeq(e.peerIss, e.rcvNxt),
           flags: TCP_ACK | (push ? TCP_PSH : 0),
           window: Math.min(0xffff, Math.floor(e.rcvbuf / 2 ** WINDOW_SCALE)),
-          timestamps: { value: Math.floor(ctx.now / 1e6) % MOD, echo: e.tsRecent },
+          timestamps: { value: tsClock(ctx.now), echo: e.tsRecent },
         },
         payload,
       );
@@ -395,7 +406,7 @@ export function addTcp(path: TwoHostPath, o: TcpOptions): Tcp {
         const w = e.writes[0];
         const room = e.sndbuf * (brk.overcommit ?? 1) - (e.buf.end - e.una);
         const n = Math.min(room, w.data.length - w.taken);
-        if (n <= 0) return;
+        if (n <= 0 && w.taken < w.data.length) return;
         e.buf.push(w.data.subarray(w.taken, w.taken + n));
         w.taken += n;
         if (w.taken < w.data.length) return;
@@ -451,9 +462,13 @@ export function addTcp(path: TwoHostPath, o: TcpOptions): Tcp {
       e.unread.length = 0;
       e.reading = true;
       const ns = messageNs + copyNs(bytes);
-      ctx.schedule(0, stackOf(h), { type: 'busy', ns });
-      ctx.schedule(ns, e.app!, { type: 'tcp.data', conn: e.conn, offset: e.readOffset, data });
-      ctx.schedule(ns, `${h}.tcp`, { type: 'read.done', conn: e.conn });
+      // With the path's core available, the read ends when the core has run it; otherwise it is
+      // handed to the stack's core and its end estimated from its own cost.
+      let end = ctx.now + ns;
+      if (coreUse) end = coreUse(h, 'guest', ctx.now, ns);
+      else ctx.schedule(0, stackOf(h), { type: 'busy', ns });
+      ctx.scheduleAt(end, e.app!, { type: 'tcp.data', conn: e.conn, offset: e.readOffset, data });
+      ctx.scheduleAt(end, `${h}.tcp`, { type: 'read.done', conn: e.conn });
       e.readOffset += bytes;
     };
 
@@ -469,7 +484,7 @@ export function addTcp(path: TwoHostPath, o: TcpOptions): Tcp {
         e.peerWindow = peerWindow;
         // RTT sample from the echoed timestamp (RFC 7323 §4.1), then RFC 6298 §2 with Linux's floor.
         if (tsecr !== undefined && tsecr !== 0) {
-          const rtt = mod32(Math.floor(ctx.now / 1e6) - tsecr) * 1e6;
+          const rtt = mod32(tsClock(ctx.now) - tsecr) * 1e6;
           if (e.srtt === undefined) {
             e.srtt = rtt;
             e.rttvar = rtt / 2;
