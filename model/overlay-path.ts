@@ -558,7 +558,7 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
         ctx.schedule(0, `${h}.stack`, { type: 'rx', frame });
         return;
       }
-      const at = cross(h, hostCore.use(ctx.now, hostUdpNs));
+      const at = hostCore.use(ctx.now, hostUdpNs);
       ctx.scheduleAt(at, bridge.name, (now: number) => {
         bridgeDelivered = false;
         return { type: 'receive', packet: frame.data!, now };
@@ -689,7 +689,8 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
         const on = sendCore.get(e.frame.data!) ?? hostCore;
         sendCore.delete(e.frame.data!);
         const send = { type: 'send' as const, link: e.dest.id === 0 ? ('local' as const) : e.dest.id, frame: e.frame.data! };
-        ctx.schedule(0, bridge.name, () => {
+        // VNET/U: the daemon writes the encapsulated datagram to its UDP socket, one crossing per frame (the kernel fragments below it).
+        ctx.scheduleAt(cross(h, ctx.now), bridge.name, () => {
           sendingCore = on;
           return send;
         });
@@ -718,14 +719,15 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     let fragment = 0;
     bridge.route('wire.send', (e, ctx) => {
       // Packets leave for the NIC in the order the bridge sent them, whichever core sent each.
-      const at = Math.max(lastNicTxAt, sendingCore.use(cross(h, ctx.now), hostUdpNs));
+      const at = Math.max(lastNicTxAt, sendingCore.use(ctx.now, hostUdpNs));
       lastNicTxAt = at;
       ctx.scheduleAt(at, `${h}.nic`, (now: number) => ({ type: 'tx', now, frame: { id: ++fragment, bytes: e.packet.length, data: e.packet } }));
     });
     bridge.route('core.deliver', (e, ctx) => {
       bridgeDelivered = true;
       const { dst, src } = frameMacs(e.frame);
-      ctx.scheduleAt(hostCore.use(ctx.now, coreNs), core.name, { type: 'frame', dst, src, frame: { id: 0, bytes: e.frame.length, data: e.frame } });
+      // VNET/U: the daemon reads the reassembled datagram from its socket, one crossing per frame.
+      ctx.scheduleAt(hostCore.use(cross(h, ctx.now), coreNs), core.name, { type: 'frame', dst, src, frame: { id: 0, bytes: e.frame.length, data: e.frame } });
     });
     if (!line || !evi) {
       // VNET/P: one virtual interrupt once the frame is in the vNIC ring (§5.1.6), handled after T0-T2.

@@ -27,7 +27,8 @@ describe('optimistic-interrupts', () => {
       expect(error).toBeInstanceOf(InputError);
       expect((error as InputError).field).toBe('beta');
     }
-    expect(checkInput({ alpha: 5, beta: 6 })).toEqual({ alpha: 5, beta: 6 });
+    // Other parameters take their defaults; only the two densities are checked here.
+    expect(checkInput({ alpha: 5, beta: 6 })).toMatchObject({ alpha: 5, beta: 6 });
   });
 
   // A witness for no-lost-wakeup: the generated scenarios do reach the race it is about, frames
@@ -38,24 +39,43 @@ describe('optimistic-interrupts', () => {
   });
 
   // The no-lost-wakeup property assumes the guest's handler never runs before the data an EVI
-  // announced has landed. Without that, §4.3.2's rules can strand a frame: the EVI was injected
-  // (so it did not "fail"), its handler found nothing (§4.3.1 case 2), and the EoC, judging by
-  // density alone, discards. This pins that limit of the design as the dissertation states it.
-  test('an early EVI followed by a too-cold EoC strands the frame until the next arrival (§4.3.1 case 2, §4.3.2 case 1)', () => {
-    const scenario: Scenario = {
-      input: {},
-      maskInService: true,
-      commands: [{ k: 'arrival', gapNs: 1000, bytes: 64 }, { k: 'handler' }],
-      tail: [],
-      // 64 bytes over 10 ms is 6.4 kB/s, far below the default alpha.
-      finalGapNs: 10_000_000,
-    };
-    const early = runComposed(optimisticInterruptsMachine, scenario, { earlyHandler: true });
+  // announced has landed. Without that, §4.3.2's rules as the dissertation writes them can strand a
+  // frame: the EVI was injected (so it did not "fail"), its handler found nothing (§4.3.1 case 2),
+  // and the EoC, judging by density alone, discards. This pins that limit of the design, with the
+  // VMM's two observations switched off (prematureFeedback, ringCheck: false), although the
+  // composition reports them.
+  const earlyThenCold: Scenario = {
+    input: { prematureFeedback: false, ringCheck: false },
+    maskInService: true,
+    commands: [{ k: 'arrival', gapNs: 1000, bytes: 64 }, { k: 'handler' }],
+    tail: [],
+    // 64 bytes over 10 ms is 6.4 kB/s, far below the default alpha.
+    finalGapNs: 10_000_000,
+  };
+
+  test('as the dissertation writes it, an early EVI followed by a too-cold EoC strands the frame until the next arrival (§4.3.1 case 2, §4.3.2 case 1)', () => {
+    const early = runComposed(optimisticInterruptsMachine, earlyThenCold, { earlyHandler: true, vmmSees: true });
     expect(early.premature).toBe(1);
     expect(early.stranded).toBe(1);
+    expect(early.recoveries + early.ringRecoveries).toBe(0);
     // The same train with the handler held until the data has landed loses nothing.
-    const onTime = runComposed(optimisticInterruptsMachine, scenario);
+    const onTime = runComposed(optimisticInterruptsMachine, earlyThenCold, { vmmSees: true });
     expect(onTime.premature).toBe(0);
     expect(onTime.stranded).toBe(0);
+  });
+
+  test('with the defaults the same early EVI is made good: the EoC injects on the premature report, or on the ring check alone', () => {
+    const withDefaults = runComposed(optimisticInterruptsMachine, { ...earlyThenCold, input: {} }, { earlyHandler: true, vmmSees: true });
+    expect(withDefaults.premature).toBe(1);
+    expect(withDefaults.recoveries).toBe(1);
+    expect(withDefaults.stranded).toBe(0);
+    expect(withDefaults.consumed).toBe(withDefaults.placed);
+    // Each observation suffices by itself.
+    const ringOnly = runComposed(optimisticInterruptsMachine, { ...earlyThenCold, input: { prematureFeedback: false } }, { earlyHandler: true, vmmSees: true });
+    expect(ringOnly.ringRecoveries).toBe(1);
+    expect(ringOnly.stranded).toBe(0);
+    const prematureOnly = runComposed(optimisticInterruptsMachine, { ...earlyThenCold, input: { ringCheck: false } }, { earlyHandler: true, vmmSees: true });
+    expect(prematureOnly.recoveries).toBe(1);
+    expect(prematureOnly.stranded).toBe(0);
   });
 });

@@ -105,8 +105,10 @@ export interface ComposedOutcome {
   readonly premature: number;
   /** Fills that landed on an idle guest (unmasked, nothing in service or pending): only the VMM can announce them. */
   readonly idleLandings: number;
-  /** EoC interrupts injected because the last EVI had failed. */
+  /** EoC interrupts injected because the last EVI had failed (masked, or reported premature). */
   readonly recoveries: number;
+  /** EoC interrupts injected because frames waited in the ring with the guest idle (ringCheck). */
+  readonly ringRecoveries: number;
   /** What happened, one line per step, for a counterexample. */
   readonly log: readonly string[];
 }
@@ -119,8 +121,15 @@ const framesOf = (bytes: number) => Math.max(1, Math.ceil(bytes / MTU));
  * (or at the next EoC: the host NIC reports the end of coalescing only once it has emptied its
  * queue, i.e. the data has been moved). Unless `earlyHandler`, the guest's handler does not run
  * while an arrival's data is still being moved (the EVI is never early, §4.3.1 case 2 excluded).
+ * With `vmmSees`, the VMM also reports what it can observe as the vNIC's emulator: a handler that
+ * found nothing (`guest.premature`, its ISR read traps) and, on each EoC, frames waiting in the ring
+ * of an idle guest (`ringPending`); the machine heeds them only with `prematureFeedback` / `ringCheck`.
  */
-export function runComposed(oiMachine: AnyStateMachine, sc: Scenario, opts: { earlyHandler?: boolean } = {}): ComposedOutcome {
+export function runComposed(
+  oiMachine: AnyStateMachine,
+  sc: Scenario,
+  opts: { earlyHandler?: boolean; vmmSees?: boolean } = {},
+): ComposedOutcome {
   const log: string[] = [];
   const oiOut: Emitted[] = [];
   const oi = createActor(oiMachine, { input: sc.input as never });
@@ -130,9 +139,13 @@ export function runComposed(oiMachine: AnyStateMachine, sc: Scenario, opts: { ea
   const guest = createActor(guestInterruptsMachine, { input: { maskInService: sc.maskInService } });
   let consumed = 0;
   let premature = 0;
+  let prematureUnreported = 0;
   guest.on('*', (x: GuestEmitted) => {
     if (x.type === 'frames.consumed') consumed += x.n;
-    if (x.type === 'handler.premature') premature++;
+    if (x.type === 'handler.premature') {
+      premature++;
+      prematureUnreported++;
+    }
     if (x.type !== 'frames.consumed') log.push(`    guest: ${x.type}${'source' in x ? ` (${x.source})` : ''}`);
   });
   oi.start();
@@ -141,6 +154,7 @@ export function runComposed(oiMachine: AnyStateMachine, sc: Scenario, opts: { ea
   let placed = 0;
   let idleLandings = 0;
   let recoveries = 0;
+  let ringRecoveries = 0;
   const fills: number[] = [];
   const g = () => guest.getSnapshot();
   const gc = () => g().context as GuestContext;
@@ -154,9 +168,10 @@ export function runComposed(oiMachine: AnyStateMachine, sc: Scenario, opts: { ea
     oiOut.length = 0;
     oi.send(ev);
     const out = [...oiOut];
-    log.push(`  t=${t} ${ev.type}${ev.type === 'host.arrival' ? ` ${ev.bytes} B` : ''} (guest masked ${ev.guestMasked}) -> ${out.map((x) => x.type).join(', ')}`);
+    log.push(`  t=${t} ${ev.type}${ev.type === 'host.arrival' ? ` ${ev.bytes} B` : ''} (guest masked ${'guestMasked' in ev ? ev.guestMasked : '-'}) -> ${out.map((x) => x.type).join(', ')}`);
     for (const x of out) {
       if (x.type === 'eoc.injected' && x.reason === 'after-failed-evi') recoveries++;
+      if (x.type === 'eoc.injected' && x.reason === 'ring-pending') ringRecoveries++;
       if (x.type === 'virq.inject') guest.send({ type: 'virq.raise', now: t, discardIfMasked: !x.deferUntilUnmask, source: x.kind });
     }
   };
@@ -171,11 +186,15 @@ export function runComposed(oiMachine: AnyStateMachine, sc: Scenario, opts: { ea
   const eoc = (gapNs: number) => {
     t += gapNs;
     while (fills.length > 0) fill();
-    toOi({ type: 'host.eoc', now: t, guestMasked: gc().masked });
+    const ringPending = opts.vmmSees === true && g().value === 'idle' && gc().ring > 0;
+    toOi({ type: 'host.eoc', now: t, guestMasked: gc().masked, ...(ringPending ? { ringPending } : {}) });
   };
   const handler = () => {
     log.push(`  t=${t} guest handler runs`);
+    prematureUnreported = 0;
     guest.send({ type: 'handler.run', now: t });
+    // Sent after the guest's step, never from inside its listener.
+    if (opts.vmmSees && prematureUnreported > 0) toOi({ type: 'guest.premature', now: t });
   };
   try {
     for (const c of [...sc.commands, ...sc.tail]) {
@@ -225,7 +244,7 @@ export function runComposed(oiMachine: AnyStateMachine, sc: Scenario, opts: { ea
       } else break;
       check();
     }
-    return { stranded: gc().ring, placed, consumed, premature, idleLandings, recoveries, log };
+    return { stranded: gc().ring, placed, consumed, premature, idleLandings, recoveries, ringRecoveries, log };
   } finally {
     oi.stop();
     guest.stop();
@@ -347,6 +366,22 @@ export const properties: readonly MachineProperty[] = [
     property: (machine: AnyStateMachine) =>
       fc.property(arbScenario, (sc) => {
         const r = runComposed(machine, sc);
+        if (r.stranded > 0 || r.consumed !== r.placed)
+          throw new Error(
+            `${r.stranded} of ${r.placed} frames stranded in the vNIC ring (consumed ${r.consumed}) with no arrival to come:\n${r.log.join('\n')}`,
+          );
+      }),
+  },
+  {
+    name: 'optimistic-interrupts/no-lost-wakeup-early-handlers',
+    description:
+      'As no-lost-wakeup, but the guest\'s handler may run before an arrival\'s data has landed (premature, §4.3.1 case 2) and the VMM reports ' +
+      'what it sees (premature handlers, frames waiting for an idle guest at an EoC): with prematureFeedback and ringCheck (defaults), every ' +
+      'frame that landed is consumed once arrivals stop and a final EoC is delivered.',
+    runs: 500,
+    property: (machine: AnyStateMachine) =>
+      fc.property(arbScenario, (sc) => {
+        const r = runComposed(machine, sc, { earlyHandler: true, vmmSees: true });
         if (r.stranded > 0 || r.consumed !== r.placed)
           throw new Error(
             `${r.stranded} of ${r.placed} frames stranded in the vNIC ring (consumed ${r.consumed}) with no arrival to come:\n${r.log.join('\n')}`,

@@ -66,4 +66,19 @@ export const mutants: readonly Mutant[] = [
     machine: base.provide({ guards: { rdTooCold: () => false } }) as AnyStateMachine,
     caughtBy: 'invariant:eoc-injects-only-in-band',
   },
+  {
+    name: 'optimistic-interrupts/premature-report-ignored',
+    description:
+      'The EoC heeds only masked EVIs: the premature-handler report is recorded but the EVI still counts as delivered, so a cold or hot EoC after it strands the frame.',
+    entry: e,
+    machine: base.provide({ guards: { lastEviFailed: ({ context }) => context.maskedEviOwed } }) as AnyStateMachine,
+    caughtBy: 'invariant:eoc-injects-after-premature-evi',
+  },
+  {
+    name: 'optimistic-interrupts/ring-check-ignored',
+    description: 'The EoC does not look at the vNIC ring: frames waiting for an idle guest are judged by density alone.',
+    entry: e,
+    machine: base.provide({ guards: { ringPending: () => false } }) as AnyStateMachine,
+    caughtBy: 'invariant:eoc-injects-when-ring-waits',
+  },
 ];
