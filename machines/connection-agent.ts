@@ -26,7 +26,12 @@
  * the CID exists (before the connection is established, as the REQ advertises receive credits); their
  * completions become `vtoe.completion` for the SID. The agent counts copies (`copies`), which stay 0.
  *
- * Release: once a connection that had a CID ends (failure or disconnect) the SID and CID stay
+ * A guest that closes a SID whose connection request it has not accepted (the request may still be in
+ * the event queue when a listener is closed) rejects the request at the CM, as rdma_reject (ib_send_cm_rej)
+ * with the consumer-reject reason (28) would; like rdma_reject, this raises no event for the SID.
+ * Otherwise nobody would ever answer the REQ and the SID and the shadow connection would be held for ever.
+ *
+ * Release: once a connection that had a CID ends (failure, consumer reject or disconnect) the SID and CID stay
  * reserved for `timeWaitNs`, so that late packets and CM messages of the old connection find no new
  * owner; the time-wait timer then releases both. A failure before any CID exists (address or route
  * error) releases the SID at once. DEVICE_REMOVAL of the host's IB device is reported to every SID
@@ -35,8 +40,10 @@
  * Choices made here: the agent keeps its own time-wait (at least the IB time-wait) instead of
  * waiting for the shadow's TIMEWAIT_EXIT, which a failed handshake does not always produce; CM
  * events and completions for a CID the agent does not map are not accepted (the Host CA delivers
- * events only for live CIDs); DISCONNECT is allowed on an established connection and on a listener
- * no request reached (which is destroyed at once: it never carried a connection, so it has no time-wait).
+ * events only for live CIDs); DISCONNECT is allowed on an established connection, on a pending
+ * request not yet accepted (consumer reject, then time-wait like any connection that had a CID: it
+ * lets a duplicate REQ die out, and the release then finds the shadow back in IDLE) and on a listener no
+ * request reached (which is destroyed at once: it never carried a connection, so it has no time-wait).
  */
 import { and, enqueueActions, setup, type SnapshotFrom } from 'xstate';
 import { defineEntry, type Invariant, type Witness } from './catalog-entry.js';
@@ -103,6 +110,9 @@ export interface SidEntry {
 
 export type ErrorReason = 'EBADF' | 'EINVAL' | 'ENOTCONN' | 'EMFILE' | 'ENODEV';
 
+/** The IB CM reject reason rdma_reject sends for a consumer reject (IB_CM_REJ_CONSUMER_DEFINED; protocol-notes.md §4). */
+export const CONSUMER_REJECT = 28;
+
 export interface Context {
   readonly p: Params;
   /** The SID table: an entry per allocated SID, null when free. */
@@ -119,6 +129,8 @@ export interface Context {
     addressErrors: number;
     routeErrors: number;
     rejected: number;
+    /** Pending requests the guest closed, rejected at the CM by the agent. */
+    consumerRejects: number;
     unreachable: number;
     established: number;
     disconnected: number;
@@ -167,7 +179,7 @@ export type Emitted =
   | { type: 'route.resolve-address'; sid: number }
   | { type: 'route.resolve-route'; sid: number }
   | { type: 'cid.created'; cid: number; sid: number }
-  | { type: 'cm.call'; cid: number; call: ConsumerCall }
+  | { type: 'cm.call'; cid: number; call: ConsumerCall; reason?: typeof CONSUMER_REJECT }
   | { type: 'qp.post-send'; cid: number; wr: WorkRequest }
   | { type: 'qp.post-recv'; cid: number; wr: WorkRequest }
   | { type: 'copy'; sid: number; bytes: number }
@@ -188,6 +200,7 @@ export function initialContext(p: Params): Context {
       addressErrors: 0,
       routeErrors: 0,
       rejected: 0,
+      consumerRejects: 0,
       unreachable: 0,
       established: 0,
       disconnected: 0,
@@ -348,6 +361,21 @@ export const connectionAgentMachine = setup({
       enqueue.assign({ ...withEntry(context, sid, next), stats: { ...context.stats, completions: context.stats.completions + 1 } });
       enqueue.emit({ type: 'vtoe.completion', sid, queue: event.queue, wrId: event.wrId, bytes: event.bytes, status: event.status });
     }),
+    /**
+     * The guest closed a SID whose request it has not accepted: the agent rejects the REQ at the CM
+     * (consumer reject; no event for the SID, as after rdma_reject) and lets the SID and CID wait out
+     * the time-wait (released then, with the shadow back in IDLE).
+     */
+    rejectRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'vtoe.disconnect') return;
+      const cid = context.sidToCid[event.sid]!;
+      enqueue.emit({ type: 'cm.call', cid, call: 'ca.reject', reason: CONSUMER_REJECT });
+      enqueue.assign({
+        ...withEntry(context, event.sid, { ...context.sids[event.sid]!, phase: 'time-wait' }),
+        stats: { ...context.stats, consumerRejects: context.stats.consumerRejects + 1 },
+      });
+      enqueue.emit({ type: 'timer.start', timer: 'timewait', sid: event.sid, delayNs: context.p.timeWaitNs });
+    }),
     /** A listener closed before any request: nothing to wait out, the SID and CID are released at once. */
     stopListening: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'vtoe.disconnect') return;
@@ -422,8 +450,15 @@ export const connectionAgentMachine = setup({
         ],
         'vtoe.disconnect': [
           { guard: phase('established'), actions: { type: 'callCm', params: { next: 'closing', call: 'ca.disconnect' } }, description: 'The guest closes: the shadow CID sends the DREQ.', meta: src('§5.3.1 "sends a disconnect command to the overlay ... the shadow CID sends a disconnection request"') },
+          {
+            guard: phase('requested'),
+            actions: 'rejectRequest',
+            description:
+              'The guest closes a SID whose connection request it has not accepted (e.g. a listener closed while the CONNECT_REQUEST was in the event queue): the agent rejects the REQ at the CM (consumer reject, reason 28; no event for the SID, as after rdma_reject); the SID and CID wait out the time-wait.',
+            meta: src('protocol-notes.md §2 (ib_send_cm_rej in REQ_RCVD), §4 invariant 2 ("a destroyed passive id sends REJ 28"); RFC 9293 §3.10.4 (SYN-RECEIVED: CLOSE)'),
+          },
           { guard: phase('listening'), actions: 'stopListening', description: 'The guest closes a listener no request reached: the listening CID is destroyed and the SID released at once (it never carried a connection).', meta: src('protocol-notes.md §4 (rdma_destroy_id of a listening id); RFC 9293 §3.10.4 (LISTEN: CLOSE)') },
-          { actions: { type: 'refuse', params: {} }, description: 'DISCONNECT outside an established connection is refused (choice).', meta: src('§5.3.1 (choice)') },
+          { actions: { type: 'refuse', params: {} }, description: 'DISCONNECT outside an established connection, a pending request or a listener is refused (choice).', meta: src('§5.3.1 (choice)') },
         ],
         'vtoe.send': [
           { guard: phase('established'), actions: 'postSend', description: 'SEND: map the SID to its CID and post the guest buffer on the RC queue pair, with no copy.', meta: src('§5.3.1 "maps the packet Socket ID to the appropriate shadow CID and posts the packet"; "no copy"') },
@@ -574,6 +609,7 @@ export const witnesses: readonly Witness<Snap>[] = [
   { name: 'recv-before-established', description: 'A receive buffer is sometimes posted before the connection is established.', reached: (s) => s.context.stats.recvsBeforeEstablished > 0 },
   { name: 'unreachable', description: 'A handshake sometimes runs out of retries (UNREACHABLE).', reached: (s) => s.context.stats.unreachable > 0 },
   { name: 'disconnected', description: 'A connection is sometimes disconnected.', reached: (s) => s.context.stats.disconnected > 0 },
+  { name: 'pending-request-rejected', description: 'The guest sometimes closes a SID with a pending request, which the agent rejects at the CM.', reached: (s) => s.context.stats.consumerRejects > 0 },
   { name: 'completion-reported', description: 'A queue-pair completion is sometimes reported to the guest.', reached: (s) => s.context.stats.completions > 0 },
 ];
 
@@ -622,7 +658,8 @@ export const entry = defineEntry({
     'CONNECT_REQUEST; REP: RTU sent and CONNECT_ESTABLISHED; RTU: CONNECT_ESTABLISHED; REJ: CONNECT_REJECTED; retries exhausted: ' +
     'UNREACHABLE; DREQ, DREP, DREQ timeout: DISCONNECTED, answering a DREQ with the DREP); and moves data with no copy: a SEND VWQE ' +
     'becomes a post-send of the guest buffer on the CID\'s queue pair, a RECV VWQE a post-recv (allowed from the moment the CID exists), ' +
-    'and completions go back to the SID. After a connection with a CID ends, the SID and CID wait out a time-wait and are then both ' +
+    'and completions go back to the SID. A guest closing a SID whose request it has not accepted has the agent reject the REQ at the CM ' +
+    '(consumer reject, reason 28). After a connection with a CID ends, the SID and CID wait out a time-wait and are then both ' +
     'released; a failure before any CID releases the SID at once. DEVICE_REMOVAL is reported to every SID and releases everything.',
   source: ['§4.6.2', '§5.3.1', '§5.3.2', 'protocol-notes.md §2, §4, §7'],
   machine: connectionAgentMachine,
@@ -659,7 +696,7 @@ export const entry = defineEntry({
     { type: 'route.resolve-address', description: 'Ask the overlay routing for the peer\'s IB address.' },
     { type: 'route.resolve-route', description: 'Ask the overlay routing for a route to the peer.' },
     { type: 'cid.created', description: 'The Host CA created shadow connection `cid` for `sid`.' },
-    { type: 'cm.call', description: 'A consumer call on the shadow connection (ca.connect, ca.listen, ca.accept, ca.rtu, ca.disconnect).' },
+    { type: 'cm.call', description: 'A consumer call on the shadow connection (ca.connect, ca.listen, ca.accept, ca.reject with reason 28, ca.rtu, ca.disconnect).' },
     { type: 'qp.post-send', description: 'The guest buffer posted as a send work request on the CID\'s queue pair.' },
     { type: 'qp.post-recv', description: 'The guest buffer posted as a receive work request on the CID\'s queue pair.' },
     { type: 'copy', description: 'A data copy by the overlay (never emitted: zero copy).' },

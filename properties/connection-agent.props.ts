@@ -1,18 +1,19 @@
 /**
  * Connection-agent properties, as outside monitors of random runs that rebuild the SID and CID
  * tables from the agent's effects alone (`vtoe.sid`, `cid.created`, `released`): SIDs and CIDs are
- * never handed out twice while in use, VTOE events name live SIDs, disconnects reach the guest, and
- * data is posted on the right queue pair with no copy.
+ * never handed out twice while in use, VTOE events name live SIDs, disconnects reach the guest, a
+ * guest's close of a pending request rejects it at the CM, and data is posted on the right queue
+ * pair with no copy.
  */
 import type { AnyMachineSnapshot } from 'xstate';
 import type { AnyCatalogEntry } from '../machines/catalog-entry.js';
-import { entry } from '../machines/connection-agent.js';
+import { CONSUMER_REJECT, entry } from '../machines/connection-agent.js';
 import type { RandomStep } from '../model/explore.js';
 import { stepsProperty, type MachineProperty } from './harness.js';
 
 const e = entry as unknown as AnyCatalogEntry;
 
-type Emit = { type: string; sid?: number; cid?: number | null; name?: string; wr?: { id: number; bytes: number } };
+type Emit = { type: string; sid?: number; cid?: number | null; name?: string; call?: string; reason?: number; wr?: { id: number; bytes: number } };
 const emitted = (step: RandomStep) => step.emitted as unknown as Emit[];
 const ev = (step: RandomStep) => step.event as unknown as { type: string; sid?: number; cid?: number; name?: string; bytes?: number; wrId?: number; bufferId?: number };
 
@@ -23,6 +24,8 @@ interface Tables {
   sidOf: Map<number, number>;
   /** SIDs told CONNECT_ESTABLISHED and not yet DISCONNECTED or DEVICE_REMOVAL. */
   owed: Set<number>;
+  /** SIDs told CONNECT_REQUEST whose request was neither accepted, rejected nor ended since. */
+  pending: Set<number>;
 }
 
 /** Monitor state that starts afresh with each run (a step whose `before` is not the previous step's snapshot). */
@@ -36,7 +39,7 @@ function perRun<M>(fresh: () => M) {
   };
 }
 
-const freshTables = (): Tables => ({ live: new Set(), cidOf: new Map(), sidOf: new Map(), owed: new Set() });
+const freshTables = (): Tables => ({ live: new Set(), cidOf: new Map(), sidOf: new Map(), owed: new Set(), pending: new Set() });
 
 /**
  * Applies one effect to the tables; returns a complaint when the effect is inconsistent with them
@@ -62,6 +65,7 @@ function apply(t: Tables, x: Emit): string | undefined {
       if (cid !== x.cid) return `SID ${x.sid} released with CID ${String(x.cid)}, but it holds ${String(cid)}`;
       if (t.owed.has(x.sid!)) return `SID ${x.sid} released after CONNECT_ESTABLISHED without DISCONNECTED or DEVICE_REMOVAL`;
       t.live.delete(x.sid!);
+      t.pending.delete(x.sid!);
       if (cid !== null) t.sidOf.delete(cid);
       t.cidOf.delete(x.sid!);
       return undefined;
@@ -70,7 +74,13 @@ function apply(t: Tables, x: Emit): string | undefined {
     case 'vtoe.completion':
       if (!t.live.has(x.sid!)) return `${x.type} ${x.name ?? ''} names SID ${x.sid}, which does not exist`;
       if (x.name === 'CONNECT_ESTABLISHED') t.owed.add(x.sid!);
+      if (x.name === 'CONNECT_REQUEST') t.pending.add(x.sid!);
+      else if (x.type === 'vtoe.event') t.pending.delete(x.sid!);
       if (x.name === 'DISCONNECTED' || x.name === 'DEVICE_REMOVAL') t.owed.delete(x.sid!);
+      return undefined;
+    case 'cm.call':
+      // An answer to the REQ (REP or REJ) ends the wait for the guest.
+      if (x.call === 'ca.accept' || x.call === 'ca.reject') t.pending.delete(t.sidOf.get(x.cid!) ?? -1);
       return undefined;
     default:
       return undefined;
@@ -126,6 +136,23 @@ export const properties: readonly MachineProperty[] = [
       const sid = t.sidOf.get(x.cid!);
       const told = emitted(step).some((y) => y.type === 'vtoe.event' && y.name === 'DISCONNECTED' && y.sid === sid);
       return told ? undefined : `${x.name} on CID ${x.cid} was acted on but SID ${String(sid)} was not told DISCONNECTED`;
+    }),
+  },
+  {
+    name: 'connection-agent/guest-close-rejects-pending-request',
+    description:
+      'A DISCONNECT of a SID told CONNECT_REQUEST and not yet accepted is not refused: in the same step the agent rejects the REQ on that SID\'s CID (ca.reject, consumer reject 28, as rdma_reject) and starts its time-wait or releases it, so no pending request outlives the guest socket.',
+    runs: 300,
+    property: tablesProperty('connection-agent/guest-close-rejects-pending-request', (t, _before, step) => {
+      const x = ev(step);
+      if (x.type !== 'vtoe.disconnect' || !t.pending.has(x.sid!)) return undefined;
+      const out = emitted(step);
+      const cid = t.cidOf.get(x.sid!);
+      if (out.some((y) => y.type === 'vtoe.error')) return `DISCONNECT of SID ${x.sid} with a pending request was refused`;
+      if (!out.some((y) => y.type === 'cm.call' && y.call === 'ca.reject' && y.cid === cid && y.reason === CONSUMER_REJECT))
+        return `DISCONNECT of SID ${x.sid} with a pending request did not reject it (reason ${CONSUMER_REJECT}) on CID ${String(cid)}: ${JSON.stringify(out)}`;
+      if (!out.some((y) => (y.type === 'timer.start' || y.type === 'released') && y.sid === x.sid)) return `SID ${x.sid} was rejected but neither released nor put in time-wait`;
+      return undefined;
     }),
   },
   {

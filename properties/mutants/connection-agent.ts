@@ -60,7 +60,21 @@ const translateDroppingDisconnected = enqueueActions(
   },
 );
 
+/** The defect the timed VTOE composition found: DISCONNECT of a SID with a pending request is refused (EINVAL) and the REQ never answered. */
+const refusePendingClose = enqueueActions(({ context, event, enqueue }: Args) => {
+  if (event.type !== 'vtoe.disconnect') return;
+  enqueue.assign({ stats: { ...context.stats, refused: context.stats.refused + 1 } } as never);
+  enqueue.emit({ type: 'vtoe.error', op: event.type, sid: event.sid, reason: 'EINVAL' } as never);
+});
+
 export const mutants: readonly Mutant[] = [
+  {
+    name: 'connection-agent/pending-request-close-refused',
+    description: 'The guest closes a SID whose CONNECT_REQUEST it has not accepted; the agent refuses the DISCONNECT (EINVAL) and never rejects the REQ, so SID and shadow are held for ever.',
+    entry: e,
+    machine: base.provide({ actions: { rejectRequest: refusePendingClose as never } }),
+    caughtBy: 'connection-agent/guest-close-rejects-pending-request',
+  },
   {
     name: 'connection-agent/disconnected-dropped',
     description: 'A DREQ, DREP or DREQ timeout moves the SID to time-wait but the guest is never told DISCONNECTED.',
