@@ -51,7 +51,20 @@ export interface PlannedConfiguration extends ConfigurationCommon {
   readonly missing: string;
 }
 
-export type Configuration = BuiltConfiguration | PlannedConfiguration;
+/**
+ * An InfiniBand configuration: assembled by its own module on the InfiniBand fabric
+ * (model/ib-fabric.ts) and run through its `WorkloadRunners` (model/experiments.ts `runnersFor`),
+ * since its workloads are not frames through an Ethernet path.
+ */
+export interface InfinibandConfiguration extends ConfigurationCommon {
+  readonly status: 'infiniband';
+  /** The module that assembles it and exports its runners. */
+  readonly module: string;
+  /** Fitted to calibration.md's InfiniBand rows (a baseline), or a prediction. */
+  readonly role: 'baseline' | 'prediction';
+}
+
+export type Configuration = BuiltConfiguration | PlannedConfiguration | InfinibandConfiguration;
 
 /**
  * Host NIC coalescing in the experiments: an interrupt for the first frame that arrives while the
@@ -88,10 +101,11 @@ function built(
   };
 }
 
-function planned(c: Omit<ConfigurationCommon, 'description'> & { readonly about: string; readonly missing: string }): PlannedConfiguration {
+function infiniband(c: Omit<InfinibandConfiguration, 'status' | 'description'> & { readonly about: string }): InfinibandConfiguration {
   const { about, ...rest } = c;
-  return { ...rest, status: 'planned', description: `${about} Planned, not assembled yet: ${c.missing}` };
+  return { ...rest, status: 'infiniband', description: `${about} Assembly: ${c.assembly} Runs: ${c.module}.` };
 }
+
 
 const NATIVE = 'The guest stack runs directly on the host NIC driver; no VMM on the path.';
 const NATIVE_ASSEMBLY =
@@ -171,45 +185,56 @@ export const configurations: readonly Configuration[] = [
     mtus: [1500, 9000],
   }),
   // InfiniBand (§3.3, §4.6, §5.3); vnet-vtoe is a prediction and will never be fitted.
-  planned({
+  infiniband({
     id: 'native-uverbs',
     title: 'Native, MPI on InfiniBand verbs',
     about: 'MPI directly on InfiniBand verbs (reliable connected queue pairs), no virtualization: the InfiniBand baseline.',
     machines: ['queue-pair'],
-    assembly: 'the application posts work requests on RC queue pairs over the IB fabric.',
-    missing: 'an InfiniBand fabric component (link rate, credits, RNR) and the MPI workloads.',
+    assembly:
+      "two to six hosts, one RC queue pair per rank pair on the InfiniBand fabric (4x QDR link, one switch, PCIe 1.0a x8 HCA DMA, PSNs, ACKs, credits, RNR). OpenMPI's openib BTL: eager SEND with copies up to its eager limit, rendezvous (RTS/CTS, RDMA WRITE with zero copy, FIN) above; ranks busy-poll their completion queues.",
+    module: 'model/ib-verbs-paths.ts (nativeUverbsRunners: mpi, hpcc)',
+    role: 'baseline',
   }),
-  planned({
+  infiniband({
     id: 'native-sdp',
     title: 'Native, TCP sockets over SDP',
     about: 'TCP sockets offloaded through the Sockets Direct Protocol onto RC queue pairs, no virtualization.',
     machines: ['queue-pair'],
-    assembly: 'socket calls map to SDP messages on RC queue pairs.',
-    missing: 'the IB fabric component and an SDP socket layer.',
+    assembly:
+      "ttcp over SDP sockets, one RC queue pair per stream: buffered copies through SDP's private buffers with SDP credits below the zero-copy threshold (ttcp's 64000-byte writes), SrcAvail and RDMA READ at or above it; receive interrupts when the core is idle.",
+    module: 'model/ib-verbs-paths.ts (nativeSdpRunners: tcpThroughput)',
+    role: 'baseline',
   }),
-  planned({
+  infiniband({
     id: 'native-ipoib',
     title: 'Native, TCP/IP over IPoIB',
-    about: "The kernel's TCP/IP stack over IP-over-InfiniBand (MTU 65520), no virtualization.",
-    machines: ['host-nic'],
-    assembly: 'the host stack sends IP datagrams over the IPoIB interface.',
-    missing: 'the IB fabric component and IPoIB framing.',
+    about: "The kernel's TCP/IP stack over IP-over-InfiniBand in connected mode (RFC 4755, MTU 65520), no virtualization.",
+    machines: ['host-nic', 'queue-pair'],
+    assembly:
+      "the native two-host path (stack, TCP, ping, ttcp) with the Ethernet host NIC and wire replaced by the IPoIB device: each IP packet is one RC SEND with the 4-byte IPoIB header on the fabric; one completion queue per host with one interrupt and NAPI (the host-nic machine), driver costs per packet and per byte (the software checksum of connected mode) on the host's core.",
+    module: 'model/ipoib.ts (nativeIpoibRunners: rtt, udpGoodput, tcpThroughput, mpi)',
+    role: 'baseline',
   }),
-  planned({
+  infiniband({
     id: 'vnet-ipoib',
     title: 'VNET/P over IPoIB',
-    about: "The guest's TCP/IP through the VNET/P Ethernet overlay carried over the host's IPoIB: guest and overlay both do reliability (the semantic gap of §3.3).",
-    machines: [...VNETP_MACHINES],
-    assembly: 'as vnetp-10g, with the bridge sending over IPoIB instead of Ethernet.',
-    missing: 'the IB fabric component and IPoIB framing under the bridge.',
+    about:
+      "The guest's TCP/IP through the VNET/P Ethernet overlay carried over the host's IPoIB: guest and overlay both do reliability (the semantic gap of §3.3).",
+    machines: [...VNETP_MACHINES, 'queue-pair'],
+    assembly:
+      'the VNET/P path (guest virtio MTU 9000) with the bridge sending its UDP datagrams over the IPoIB device of native-ipoib (host MTU 65520, so a guest frame is never fragmented).',
+    module: 'model/ipoib.ts (vnetIpoibRunners: rtt, udpGoodput, tcpThroughput, mpi)',
+    role: 'baseline',
   }),
-  planned({
+  infiniband({
     id: 'vnet-vtoe',
     title: 'VNET+VTOE',
-    about: "The guest's TCP offloaded through the VTOE NIC onto shadow RC connections, zero copy (§4.6, §5.3).",
+    about: "The guest's TCP offloaded through the VTOE NIC onto shadow RC connections, zero copy (§4.6, §5.3). Its results are predictions and will never be fitted.",
     machines: ['guest-socket', 'vtoe-nic', 'connection-agent', 'shadow-connection', 'queue-pair'],
-    assembly: 'guest sockets post VWQEs to the VTOE NIC; connection agents map SIDs to shadow CIDs and post to RC queue pairs.',
-    missing: 'the IB fabric with costs, and the VTOE two-host composition wired into the report; its results are predictions and will never be fitted.',
+    assembly:
+      'guest sockets post VWQEs to the VTOE NIC (doorbell VM exits, event-queue virtual interrupts); connection agents map SIDs to shadow CIDs over rdma_cm and post the guest buffers to RC queue pairs on the InfiniBand fabric without a copy.',
+    module: 'model/vtoe-runs.ts (vtoeRunners: tcpThroughput, mpi, hpcc)',
+    role: 'prediction',
   }),
 ];
 
