@@ -630,6 +630,16 @@ export const costParams = {
     ],
     note: 'Initial guess (about 4 us); not a measurement.',
   }),
+  ipoibIrqToPollCycles: fitted(5_000, {
+    unit: 'cycles',
+    min: 0,
+    max: 100_000_000,
+    description:
+      "IPoIB completion interrupt to its NAPI poll running: the HCA's event queue interrupt (mlx4 EQ), the CQ completion callback (ipoib_ib_completion) scheduling NAPI, the softirq. The Ethernet NIC's hostIrqToPollCycles is fitted to Ethernet rows and holds that NIC's driver; this is the IPoIB one.",
+    source: 'Linux mlx4 EQ interrupt and ipoib_ib_completion -> napi_schedule; protocol-notes.md §6 (NAPI contract)',
+    fitTo: ['HPCC ping-pong, InfiniBand: Native+IPoIB 5-12x the latency of Native+Uverbs, 40-60% of its bandwidth'],
+    note: 'Initial guess (about 2 us); not a measurement.',
+  }),
   ipoibTxCompletionCyclesPerPacket: fitted(2_000, {
     unit: 'cycles/packet',
     min: 0,
