@@ -337,6 +337,17 @@ export const costParams = {
     fitTo: [ROW.rttNative10G, ROW.udp10G, ROW.tcp10G],
     note: 'Initial guess (about 2 us per packet); not a measurement.',
   }),
+  guestChecksumCyclesPerByte: fitted(0.5, {
+    unit: 'cycles/byte',
+    min: 0,
+    max: 100,
+    integer: false,
+    description:
+      "The guest stack's software Internet checksum (RFC 1071) over each frame it sends or receives through the virtio NIC, which offers no checksum offload; the Native and Passthrough stacks use the physical NIC's offload and pay none.",
+    source: 'palacios-notes.md §3 (virtio host features MAC | MRG_RXBUF only: no CSUM, no GSO/TSO); calibration.md Testbed (NetEffect NE020)',
+    fitTo: [ROW.udp10G, ROW.tcp10G],
+    note: 'Initial guess (an optimized csum_partial, about 2 bytes per cycle); not a measurement.',
+  }),
   guestStackCyclesPerMessage: fitted(10_000, {
     unit: 'cycles',
     min: 0,

@@ -327,12 +327,16 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
   const wire: TwoHostPath['wire'] = [];
   const exitNs = cycles(c.vmExitEntryCycles, c.cpuHz);
   const irqNs = cycles(c.irqToHandlerCycles, c.cpuHz);
+  // Of T0-T2, the guest's core is busy for the injection's interrupt-controller traps (§3.2.1).
+  const virqBusyNs = cycles(c.virtualInterruptMinCycles, c.cpuHz);
   const stackNs = cycles(c.guestStackCyclesPerPacket, c.cpuHz);
   const messageNs = cycles(c.guestStackCyclesPerMessage, c.cpuHz);
   const coreNs = cycles(c.vnetCoreCyclesPerPacket, c.cpuHz);
   const hostUdpNs = cycles(c.hostUdpCyclesPerPacket, c.cpuHz);
   const irqToPollNs = cycles(c.hostIrqToPollCycles, c.cpuHz);
   const copyNs = (bytes: number) => cycles(c.copyCyclesPerByte * bytes, c.cpuHz);
+  // The guest computes checksums itself behind a virtio NIC without checksum offload.
+  const guestCsumNs = (bytes: number) => (o.kind === 'vnetp' || o.kind === 'vnetu' ? cycles(c.guestChecksumCyclesPerByte * bytes, c.cpuHz) : 0);
   const { queueFrames, ...coalescing } = o.nic ?? ({} as Partial<NicCoalescing>);
   const nicInput = { mtu: o.mtu, ...coalescing, ...(queueFrames !== undefined ? { rxQueueSize: queueFrames } : {}) };
   const vnetp = o.kind === 'vnetp' || o.kind === 'vnetu';
@@ -450,7 +454,7 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
         const send = e as unknown as StackSend;
         let first = send.app !== false;
         for (const frame of send.frames) {
-          txQueue.push({ frame, ns: stackNs + copyNs(frame.bytes) + (first ? messageNs : 0) });
+          txQueue.push({ frame, ns: stackNs + copyNs(frame.bytes) + guestCsumNs(frame.bytes) + (first ? messageNs : 0) });
           first = false;
         }
         if (!txBusy) nextDown(ctx);
@@ -462,7 +466,7 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
       } else if (e.type === 'rx') {
         const frame = (e as unknown as { frame: Frame }).frame;
         const app = completesAppDatagram(frame, echoRequests);
-        ctx.scheduleAt(guestCore.use(ctx.now, stackNs + (app ? messageNs + copyNs(frame.bytes) : 0)), `${h}.stack`, { type: 'up', frame });
+        ctx.scheduleAt(guestCore.use(ctx.now, stackNs + guestCsumNs(frame.bytes) + (app ? messageNs + copyNs(frame.bytes) : 0)), `${h}.stack`, { type: 'up', frame });
       } else if (e.type === 'up') {
         ctx.emit({ type: 'deliver', frame: (e as unknown as { frame: Frame }).frame });
       } else if (e.type === 'busy') {
@@ -583,6 +587,9 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     if (!vnetp || !tx || !rx || !disp || !core || !bridge || !ct) continue;
 
     // ---- VNET/P (and VNET/U) -------------------------------------------------------------------
+    // A virtual interrupt: its handler runs T0-T2 after it is raised (§3.2.1), or later if the
+    // guest's core is busy; the injection's traps take the guest's core.
+    const virqHandlerAt = (now: number) => Math.max(now + irqNs, guestCore.use(now, virqBusyNs));
     // Transmit work runs where the dispatch happened: in a VM exit on the guest's core (guest-driven),
     // or on the dispatcher thread's core (VMM-driven). Frames are tagged with it when the ring hands them over.
     let dispatchCore: Core = guestCore;
@@ -678,9 +685,10 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     });
     tx.route('tx.complete', (e, ctx) => ctx.schedule(0, `${h}.stack`, { type: 'ring.room', n: e.ids.length }));
     tx.route('irq', (_e, ctx) => {
-      ctx.schedule(irqNs, tx.name, { type: 'driver.interrupt' });
-      ctx.schedule(irqNs, tx.name, { type: 'driver.reap', budget: 64 });
-      ctx.schedule(irqNs, tx.name, { type: 'driver.complete' });
+      const at = virqHandlerAt(ctx.now);
+      ctx.scheduleAt(at, tx.name, { type: 'driver.interrupt' });
+      ctx.scheduleAt(at, tx.name, { type: 'driver.reap', budget: 64 });
+      ctx.scheduleAt(at, tx.name, { type: 'driver.complete' });
     });
     let sendingCore: Core = hostCore;
     core.route('deliver', (e, ctx) => {
@@ -732,9 +740,10 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     if (!line || !evi) {
       // VNET/P: one virtual interrupt once the frame is in the vNIC ring (§5.1.6), handled after T0-T2.
       rx.route('irq', (_e, ctx) => {
-        ctx.schedule(irqNs, rx.name, { type: 'driver.interrupt' });
-        ctx.schedule(irqNs, rx.name, { type: 'driver.reap', budget: 64 });
-        ctx.schedule(irqNs, rx.name, { type: 'driver.complete' });
+        const at = virqHandlerAt(ctx.now);
+        ctx.scheduleAt(at, rx.name, { type: 'driver.interrupt' });
+        ctx.scheduleAt(at, rx.name, { type: 'driver.reap', budget: 64 });
+        ctx.scheduleAt(at, rx.name, { type: 'driver.complete' });
       });
     } else {
       // Optimistic interrupts: the ring's used-buffer notification no longer raises the guest's
@@ -745,7 +754,7 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
         ctx.schedule(0, line.name, (now: number) => ({ type: 'virq.raise', now, discardIfMasked: e.kind === 'evi', source: e.kind })),
       );
       // The handler runs after the T0-T2 trap-and-emulate delays (§3.2.1).
-      line.route('virq.taken', (_e, ctx) => ctx.schedule(irqNs, line.name, (now: number) => ({ type: 'handler.run', now })));
+      line.route('virq.taken', (_e, ctx) => ctx.scheduleAt(virqHandlerAt(ctx.now), line.name, (now: number) => ({ type: 'handler.run', now })));
       // A premature handler (§4.3.1 case 2) finds nothing; its register accesses (one trap) cost guest time.
       // The VMM traps that read, so it learns the EVI was premature (optimistic-interrupts `prematureFeedback`).
       line.route('handler.premature', (_e, ctx) => {
