@@ -21,6 +21,8 @@ export interface BuildOptions {
   readonly nicQueueFrames?: number;
   /** Hosts on the switch, 2 (default) to 6. */
   readonly hosts?: number;
+  /** Host noise on the cores (default true); off for comparisons that noise would only blur. */
+  readonly noise?: boolean;
 }
 
 interface ConfigurationCommon {
@@ -97,6 +99,7 @@ function built(
         system: o.system,
         wireFaults: o.wireFaults,
         hosts: o.hosts,
+        noise: o.noise,
       }),
   };
 }

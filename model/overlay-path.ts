@@ -430,9 +430,15 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     let txBusy = false;
     // Descriptors of the transmit ring in use (added, not yet reaped): at TX_RING_SIZE the queue stops.
     let ringInUse = 0;
+    // Linux 2.6.30 virtio-net transmit: each start_xmit first frees the buffers the device has
+    // used (free_old_xmit_skbs), orphans the frame (its socket's send buffer is released as soon
+    // as it is queued), and keeps the queue's interrupt off after the first one; only when the
+    // ring is full does it stop the queue and re-enable the interrupt (enable_cb).
     const nextDown = (ctx: WiringContext) => {
       if (vnetp && ringInUse >= TX_RING_SIZE) {
         txBusy = false;
+        ctx.schedule(0, `${h}.tx`, { type: 'driver.complete' });
+        ctx.schedule(0, `${h}.tx`, { type: 'driver.reap', budget: TX_RING_SIZE });
         return;
       }
       const item = txQueue.shift();
@@ -442,7 +448,9 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
       const at = guestCore.use(ctx.now, item.ns);
       const frame = item.frame;
       if (vnetp) {
+        ctx.scheduleAt(at, `${h}.tx`, { type: 'driver.reap', budget: TX_RING_SIZE });
         ctx.scheduleAt(at, `${h}.tx`, { type: 'driver.add', frames: [frame] });
+        ctx.scheduleAt(at, `${h}.stack`, { type: 'orphaned', frame });
         ctx.scheduleAt(at, `${h}.dispatcher`, (now: number) => ({ type: 'tx.queued', nic: 0, packets: 1, now }));
       } else {
         ctx.scheduleAt(at, `${h}.nic`, (now: number) => ({ type: 'tx', now, frame }));
@@ -460,6 +468,9 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
         if (!txBusy) nextDown(ctx);
       } else if (e.type === 'down.next') {
         nextDown(ctx);
+      } else if (e.type === 'orphaned') {
+        // The frame is in the transmit ring: its socket no longer holds it (skb_orphan).
+        ctx.emit({ type: 'tx.orphaned', frame: (e as unknown as { frame: Frame }).frame });
       } else if (e.type === 'ring.room') {
         ringInUse -= (e as unknown as { n: number }).n;
         if (!txBusy) nextDown(ctx);
@@ -685,10 +696,11 @@ export function buildHostsPath(o: TwoHostOptions): TwoHostPath {
     });
     tx.route('tx.complete', (e, ctx) => ctx.schedule(0, `${h}.stack`, { type: 'ring.room', n: e.ids.length }));
     tx.route('irq', (_e, ctx) => {
+      // The handler (skb_xmit_done) disables further transmit interrupts and wakes the queue; the
+      // stack frees the used buffers (the interrupt stays off until the ring fills again).
       const at = virqHandlerAt(ctx.now);
       ctx.scheduleAt(at, tx.name, { type: 'driver.interrupt' });
-      ctx.scheduleAt(at, tx.name, { type: 'driver.reap', budget: 64 });
-      ctx.scheduleAt(at, tx.name, { type: 'driver.complete' });
+      ctx.scheduleAt(at, tx.name, { type: 'driver.reap', budget: TX_RING_SIZE });
     });
     let sendingCore: Core = hostCore;
     core.route('deliver', (e, ctx) => {

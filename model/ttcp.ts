@@ -6,10 +6,11 @@
  *
  * Sending is paced by the path, never by a rate: A's application may write while its socket's
  * send buffer holds less than `SNDBUF_BYTES` (Linux blocks a UDP sender on `sk_wmem_alloc`), and
- * bytes leave the send buffer only on transmit completion -- the guest driver reaping the virtio
- * transmit ring's used descriptors (`tx.complete`, VNET/P and VNET/U), or, with the host NIC as
- * the guest's device (native, passthrough), the frame's last bit leaving on the wire. So the
- * slowest stage the model serializes (guest stack per-packet cost, wire rate) decides goodput.
+ * bytes leave the send buffer when the driver lets go of them -- the guest's virtio driver orphans
+ * each frame as it queues it in the transmit ring (`tx.orphaned` from the stack, VNET/P and VNET/U;
+ * Linux 2.6.30 virtio-net), the host NIC driver when the frame's last bit has left on the wire
+ * (native, passthrough), a link device on its own completion. So the slowest stage the model
+ * serializes (a core, the transmit ring, the wire) decides goodput.
  *
  * Each write is one UDP datagram (8-byte header + 64000 bytes) fragmented by A's stack to the
  * guest MTU (RFC 791), each fragment one Ethernet frame through `stack.A`, as real bytes. B's
@@ -99,7 +100,8 @@ export function addTtcp(path: TwoHostPath, o: TtcpOptions): void {
   });
 
   if (viaRing) {
-    sys.route('A.tx', 'tx.complete', (e: { type: 'tx.complete'; ids: readonly number[] }, ctx) => ctx.schedule(0, 'A.app', { type: 'complete', frames: e.ids.length }));
+    // The guest's virtio driver orphans each frame as it queues it (Linux 2.6.30 virtio-net).
+    sys.route(path.stack.A, 'tx.orphaned', (_e: { type: 'tx.orphaned' }, ctx) => ctx.schedule(0, 'A.app', { type: 'complete', frames: 1 }));
   } else if (path.link === 'device') {
     // A link device reports its own transmit completion (for IPoIB, when the RC send completes).
     sys.route('A.nic', 'tx.complete', (_e: { type: 'tx.complete' }, ctx) => ctx.schedule(0, 'A.app', { type: 'complete', frames: 1 }));

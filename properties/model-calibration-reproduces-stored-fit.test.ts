@@ -42,23 +42,7 @@ describe('calibration', () => {
     expect(calibrationRecord.figures.join(' ')).not.toMatch(/VNET\/P\+|VTOE/);
   });
 
-  /**
-   * Fitted figures the fit cannot bring within 10%, each with the reason (README "What is fitted"):
-   * the rows pull against each other, and these are where the least-squares optimum leaves them.
-   */
-  const BEYOND_TEN_PERCENT: Readonly<Record<string, string>> = {
-    'ICMP round trip, small packets: VNET/P vs Native about 2x at 1 Gbps':
-      'the 10 Gbps round trips and the VNET/U latency fix the shared stack, VMM and interrupt costs; 1 Gbps adds only serialization',
-    'VNET/P, 1 Gbps, MTU 1500: UDP goodput same as Native-1G':
-      'at MTU 1500 every encapsulated frame is fragmented in two, so the wire alone caps VNET/P at 1538/1638 = 94% of native',
-    'VNET/P, 10 Gbps, MTU 1500: UDP goodput (ttcp, 64000-byte writes) 74% of Native-10G':
-      'the same host receive costs set the TCP row (fitted within 2%); UDP and TCP pull the per-packet VMM costs apart',
-  };
-
-  test('each fitted figure is within 10% of the measurement, or within 15% and listed with its reason', () => {
-    for (const f of evaluateAll(calibratedCosts)) {
-      if (!f.fitted) continue;
-      expect(Math.abs(f.error), f.figure).toBeLessThan(f.figure in BEYOND_TEN_PERCENT ? 0.15 : 0.1);
-    }
+  test('each fitted figure is within 10% of the measurement', () => {
+    for (const f of evaluateAll(calibratedCosts)) if (f.fitted) expect(Math.abs(f.error), f.figure).toBeLessThan(0.1);
   });
 });
