@@ -100,8 +100,12 @@ function violations(k: Case, models: Record<Kind, Build>, costs: Costs, kinds?: 
       const bps = g.get(`${kind}@${m}`)!;
       const bound = wireBoundBps(m, rate, costs);
       if (!(bps > 0)) wire.push(`${kind}-${k.link} at MTU ${m}: no datagram came through`);
-      // The relative 1e-9 is floating-point slack only: a wire-limited path sits exactly at the bound.
-      if (bps > bound * (1 + 1e-9)) wire.push(`${kind}-${k.link} at MTU ${m}: ${bps} bit/s > ${bound} on the wire`);
+      // Goodput is read from the first datagram in the window to the last; the first one's delivery
+      // can trail its last bit on the wire by up to the receiving stack's work on one frame more
+      // than the last one's does (a busy core catching up), which shortens the span by that much.
+      const span = windowNs(kind, k);
+      const catchUpNs = ((costs.guestStackCyclesPerPacket + costs.guestStackCyclesPerMessage) * 1e9) / costs.cpuHz;
+      if (bps > bound * (1 + catchUpNs / span + 1e-9)) wire.push(`${kind}-${k.link} at MTU ${m}: ${bps} bit/s > ${bound} on the wire`);
       if (kind !== 'native' && kind !== 'passthrough' && g.has(`native@${m}`) && g.get(`native@${m}`)! < bps) order.push(`native-${k.link} ${g.get(`native@${m}`)} < ${kind} ${bps} bit/s at MTU ${m}`);
     }
     if (k.link === '10g' && g.get(`${kind}@9000`)! < g.get(`${kind}@1500`)!) mtu.push(`${kind}-10g: ${g.get(`${kind}@9000`)} bit/s at MTU 9000 < ${g.get(`${kind}@1500`)} at 1500`);
