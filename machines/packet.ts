@@ -216,14 +216,19 @@ export function fragmentIpv4(h: Ipv4Header, payload: Uint8Array, mtu: number): U
 
 // ---- UDP ---------------------------------------------------------------------------------------
 
-/** RFC 768 checksum over the pseudo-header (src, dst, zero, protocol, UDP length) and the datagram. */
-export function udpChecksum(srcIp: number, dstIp: number, udp: Uint8Array): number {
+/** The Internet checksum over the IPv4 pseudo-header (src, dst, zero, protocol, length) and `bytes` (RFC 768, RFC 9293 §3.1). */
+function pseudoHeaderChecksum(srcIp: number, dstIp: number, protocol: number, bytes: Uint8Array): number {
   const pseudo = new Uint8Array(12);
   writeU32(pseudo, 0, srcIp);
   writeU32(pseudo, 4, dstIp);
-  pseudo[9] = IPPROTO_UDP;
-  writeU16(pseudo, 10, udp.length);
-  return internetChecksum(udp, 0, udp.length, onesComplementSum(pseudo));
+  pseudo[9] = protocol;
+  writeU16(pseudo, 10, bytes.length);
+  return internetChecksum(bytes, 0, bytes.length, onesComplementSum(pseudo));
+}
+
+/** RFC 768 checksum over the pseudo-header (src, dst, zero, protocol, UDP length) and the datagram. */
+export function udpChecksum(srcIp: number, dstIp: number, udp: Uint8Array): number {
+  return pseudoHeaderChecksum(srcIp, dstIp, IPPROTO_UDP, udp);
 }
 
 export interface UdpHeader {
@@ -285,12 +290,7 @@ export const TCP_ACK = 0x10;
 
 /** RFC 9293 §3.1 checksum: the one's-complement sum over the pseudo-header (src, dst, zero, protocol 6, TCP length) and the segment. */
 export function tcpChecksum(srcIp: number, dstIp: number, segment: Uint8Array): number {
-  const pseudo = new Uint8Array(12);
-  writeU32(pseudo, 0, srcIp);
-  writeU32(pseudo, 4, dstIp);
-  pseudo[9] = IPPROTO_TCP;
-  writeU16(pseudo, 10, segment.length);
-  return internetChecksum(segment, 0, segment.length, onesComplementSum(pseudo));
+  return pseudoHeaderChecksum(srcIp, dstIp, IPPROTO_TCP, segment);
 }
 
 export interface TcpHeader {

@@ -226,12 +226,18 @@ export function evaluateAll(costs: Costs, seed = 1): FigureResult[] {
 
 const TIE_BREAK = 1e-5;
 
-/** Sum of squared relative errors of the fitted figures, plus the tie-breaker; infinite for invalid costs. */
-export function objectiveOf(evaluate: (costs: Costs) => readonly FigureResult[]): (values: Readonly<Record<string, number>>) => number {
+/**
+ * Sum of squared relative errors of the fitted figures, plus the tie-breaker; infinite for invalid
+ * costs. `base`: cost values held fixed under the fitted ones (another stage's fit).
+ */
+export function objectiveOf(
+  evaluate: (costs: Costs) => readonly { readonly fitted: boolean; readonly error: number }[],
+  base: Readonly<Record<string, number>> = {},
+): (values: Readonly<Record<string, number>>) => number {
   return (values) => {
     let costs: Costs;
     try {
-      costs = checkCosts(values);
+      costs = checkCosts({ ...base, ...values });
     } catch {
       return Number.POSITIVE_INFINITY;
     }

@@ -2,9 +2,9 @@
  * The configurations of the system model: what sits between a guest's network stack and the wire,
  * on each of the two hosts, and on which link (calibration.md "Testbed"; dissertation chapter 6).
  *
- * A configuration is `built` when `build` assembles it from the machines (model/overlay-path.ts),
- * or `planned`, with `missing` saying what it still needs. The docs generator lists them all in
- * docs/configurations.md.
+ * An Ethernet configuration is `built`: `build` assembles it from the machines
+ * (model/overlay-path.ts). An `infiniband` one is assembled by its own module and run through its
+ * workload runners (model/experiments.ts). The docs generator lists them all in docs/configurations.md.
  */
 import type { CostName, Costs } from './costs.js';
 import { buildHostsPath, type NicCoalescing, type PathKind, type TwoHostPath, type VnetpPlus, type WireFaultHook } from './overlay-path.js';
@@ -28,7 +28,7 @@ export interface BuildOptions {
 interface ConfigurationCommon {
   readonly id: string;
   readonly title: string;
-  /** What the configuration is, and for a planned one, what is missing. */
+  /** What the configuration is and how it is assembled. */
   readonly description: string;
   /** Catalog machines wired between guest and wire. */
   readonly machines: readonly string[];
@@ -48,11 +48,6 @@ export interface BuiltConfiguration extends ConfigurationCommon {
   readonly build: (o: BuildOptions) => TwoHostPath;
 }
 
-export interface PlannedConfiguration extends ConfigurationCommon {
-  readonly status: 'planned';
-  readonly missing: string;
-}
-
 /**
  * An InfiniBand configuration: assembled by its own module on the InfiniBand fabric
  * (model/ib-fabric.ts) and run through its `WorkloadRunners` (model/experiments.ts `runnersFor`),
@@ -66,7 +61,7 @@ export interface InfinibandConfiguration extends ConfigurationCommon {
   readonly role: 'baseline' | 'prediction';
 }
 
-export type Configuration = BuiltConfiguration | PlannedConfiguration | InfinibandConfiguration;
+export type Configuration = BuiltConfiguration | InfinibandConfiguration;
 
 /**
  * Host NIC coalescing in the experiments: an interrupt for the first frame that arrives while the

@@ -42,6 +42,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { calibratedCosts } from './calibrated-costs.js';
+import { objectiveOf } from './calibration.js';
 import { checkCosts, costNames, costParams, defaultCosts, type CostName, type Costs } from './costs.js';
 import { measureHpcc } from './hpcc.js';
 import { nativeUverbsRunners, runSdpTtcp, uverbsPingPong } from './ib-verbs-paths.js';
@@ -236,26 +237,6 @@ function stageEvaluator(stage: 'sdp' | 'ipoib', seed: number): (costs: Costs) =>
   };
 }
 
-const TIE_BREAK = 1e-5;
-
-function objective(evaluate: (c: Costs) => readonly IbFigureResult[], base: Readonly<Record<string, number>>): (values: Readonly<Record<string, number>>) => number {
-  return (values) => {
-    let costs: Costs;
-    try {
-      costs = checkCosts({ ...base, ...values });
-    } catch {
-      return Number.POSITIVE_INFINITY;
-    }
-    let sum = 0;
-    for (const r of evaluate(costs)) if (r.fitted) sum += r.error * r.error;
-    for (const [name, v] of Object.entries(values)) {
-      const v0 = defaultCosts[name as CostName];
-      if (v > 0 && v0 > 0) sum += TIE_BREAK * Math.log(v / v0) ** 2;
-    }
-    return sum;
-  };
-}
-
 export interface IbStageFit {
   readonly name: 'sdp' | 'ipoib';
   readonly parameters: readonly CostName[];
@@ -324,7 +305,7 @@ export function fitIb(base: Readonly<Record<string, number>> = ibFitBase(), seed
   let fixed: Record<string, number> = { ...base };
   for (const stage of ['sdp', 'ipoib'] as const) {
     log?.(`stage ${stage}`);
-    const r = search(ibStageParameters[stage], objective(stageEvaluator(stage, seed), fixed), log);
+    const r = search(ibStageParameters[stage], objectiveOf(stageEvaluator(stage, seed), fixed), log);
     out.push({ name: stage, parameters: ibStageParameters[stage], figures: ibCalibrationFigures.filter((f) => f.stage === stage).map((f) => f.figure), ...r });
     fixed = { ...fixed, ...r.values };
   }
@@ -333,7 +314,7 @@ export function fitIb(base: Readonly<Record<string, number>> = ibFitBase(), seed
 
 /** The stored objective of a stage, recomputed at the stored values (to check that model and store agree). */
 export function ibStageObjective(stage: 'sdp' | 'ipoib', base: Readonly<Record<string, number>>, values: Readonly<Record<string, number>>, seed = 1): number {
-  return objective(stageEvaluator(stage, seed), base)(values);
+  return objectiveOf(stageEvaluator(stage, seed), base)(values);
 }
 
 // ---- the stored fit -----------------------------------------------------------------------------
